@@ -1,0 +1,192 @@
+package mls
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Secret tree (RFC 9420, Section 9). Node secrets are derived lazily from
+// encryption_secret and deleted once both children are derived, so that
+// only the frontier is held; each leaf then runs two hash ratchets
+// (handshake and application). Consumed keys are deleted: "a receiver MUST
+// delete ... the key and nonce of each consumed generation" (Section 9.2),
+// which is what rejects a replayed generation.
+
+// Limits on out-of-order reception within one ratchet.
+const (
+	// maxForwardGenerations bounds how far ahead of the current generation
+	// a message may be (work an attacker can force per message).
+	maxForwardGenerations = 1024
+	// maxSkippedKeys bounds the keys retained for late messages.
+	maxSkippedKeys = 256
+)
+
+// ErrGenerationConsumed reports a message whose key was already used or
+// deleted (a replay, or a message too old to decrypt). Callers may branch on
+// it to drop duplicates silently.
+var ErrGenerationConsumed = errors.New("mls: message generation already consumed")
+
+type keyNonce struct {
+	key, nonce []byte
+}
+
+type ratchetKind uint8
+
+const (
+	ratchetHandshake   ratchetKind = 0
+	ratchetApplication ratchetKind = 1
+)
+
+// hashRatchet is one sender ratchet of the secret tree (Section 9.1).
+type hashRatchet struct {
+	generation uint32 // generation of secret
+	secret     []byte
+	skipped    map[uint32]keyNonce
+}
+
+type leafRatchets struct {
+	r [2]*hashRatchet
+}
+
+type secretTree struct {
+	s       *suite
+	nLeaves uint32
+	nodes   map[nodeIndex][]byte
+	leaves  map[leafIndex]*leafRatchets
+}
+
+func newSecretTree(s *suite, encryptionSecret []byte, nLeaves uint32) *secretTree {
+	t := &secretTree{s: s, nLeaves: nLeaves, nodes: map[nodeIndex][]byte{}, leaves: map[leafIndex]*leafRatchets{}}
+	t.nodes[root(nLeaves)] = cloneBytes(encryptionSecret)
+	return t
+}
+
+// leafSecret derives (and removes from the tree) the secret of leaf l.
+func (t *secretTree) leafSecret(l leafIndex) ([]byte, error) {
+	if uint32(l) >= t.nLeaves {
+		return nil, fmt.Errorf("mls: leaf %d outside the secret tree", l)
+	}
+	x := l.node()
+	path := append([]nodeIndex{x}, directPath(x, t.nLeaves)...)
+	// Find the lowest node on the path that still holds a secret.
+	start := -1
+	for i, n := range path {
+		if _, ok := t.nodes[n]; ok {
+			start = i
+			break
+		}
+	}
+	if start < 0 {
+		return nil, ErrGenerationConsumed
+	}
+	for i := start; i > 0; i-- {
+		n := path[i]
+		sec := t.nodes[n]
+		l, r := left(n), right(n)
+		t.nodes[l] = t.s.expandWithLabel(sec, "tree", []byte("left"), t.s.nh)
+		t.nodes[r] = t.s.expandWithLabel(sec, "tree", []byte("right"), t.s.nh)
+		delete(t.nodes, n)
+	}
+	sec := t.nodes[x]
+	delete(t.nodes, x)
+	return sec, nil
+}
+
+func (t *secretTree) ratchets(l leafIndex) (*leafRatchets, error) {
+	if lr, ok := t.leaves[l]; ok {
+		return lr, nil
+	}
+	sec, err := t.leafSecret(l)
+	if err != nil {
+		return nil, err
+	}
+	lr := &leafRatchets{}
+	lr.r[ratchetHandshake] = &hashRatchet{secret: t.s.expandWithLabel(sec, "handshake", nil, t.s.nh)}
+	lr.r[ratchetApplication] = &hashRatchet{secret: t.s.expandWithLabel(sec, "application", nil, t.s.nh)}
+	t.leaves[l] = lr
+	return lr, nil
+}
+
+// keyNonceAt returns ratchet_key/nonce for the ratchet's current generation.
+func (t *secretTree) keyNonceAt(r *hashRatchet) keyNonce {
+	return keyNonce{
+		key:   t.s.deriveTreeSecret(r.secret, "key", r.generation, t.s.nk),
+		nonce: t.s.deriveTreeSecret(r.secret, "nonce", r.generation, t.s.nn),
+	}
+}
+
+func (t *secretTree) advance(r *hashRatchet) {
+	r.secret = t.s.deriveTreeSecret(r.secret, "secret", r.generation, t.s.nh)
+	r.generation++
+}
+
+// next returns the key for the sender's next message and its generation.
+func (t *secretTree) next(l leafIndex, kind ratchetKind) (keyNonce, uint32, error) {
+	lr, err := t.ratchets(l)
+	if err != nil {
+		return keyNonce{}, 0, err
+	}
+	r := lr.r[kind]
+	if r.generation == ^uint32(0) {
+		return keyNonce{}, 0, errors.New("mls: ratchet exhausted")
+	}
+	kn := t.keyNonceAt(r)
+	g := r.generation
+	t.advance(r)
+	return kn, g, nil
+}
+
+// get returns the key for generation g of leaf l's ratchet, keeping keys of
+// skipped generations within the limits, and deleting the returned key.
+func (t *secretTree) get(l leafIndex, kind ratchetKind, g uint32) (keyNonce, error) {
+	lr, err := t.ratchets(l)
+	if err != nil {
+		return keyNonce{}, err
+	}
+	r := lr.r[kind]
+	if g < r.generation {
+		kn, ok := r.skipped[g]
+		if !ok {
+			return keyNonce{}, ErrGenerationConsumed
+		}
+		delete(r.skipped, g)
+		return kn, nil
+	}
+	if g-r.generation > maxForwardGenerations {
+		return keyNonce{}, fmt.Errorf("mls: generation %d too far ahead", g)
+	}
+	for r.generation < g {
+		if r.skipped == nil {
+			r.skipped = map[uint32]keyNonce{}
+		}
+		r.skipped[r.generation] = t.keyNonceAt(r)
+		t.advance(r)
+	}
+	// Keep only the most recent maxSkippedKeys skipped keys.
+	for len(r.skipped) > maxSkippedKeys {
+		oldest := ^uint32(0)
+		for k := range r.skipped {
+			oldest = min(oldest, k)
+		}
+		delete(r.skipped, oldest)
+	}
+	kn := t.keyNonceAt(r)
+	if r.generation == ^uint32(0) {
+		return keyNonce{}, errors.New("mls: ratchet exhausted")
+	}
+	t.advance(r)
+	return kn, nil
+}
+
+// senderDataKeyNonce derives the sender data key and nonce (RFC 9420,
+// Section 6.3.2) from the first KDF.Nh bytes of the ciphertext.
+func (s *suite) senderDataKeyNonce(senderDataSecret, ciphertext []byte) keyNonce {
+	sample := ciphertext
+	if len(sample) > s.nh {
+		sample = sample[:s.nh]
+	}
+	return keyNonce{
+		key:   s.expandWithLabel(senderDataSecret, "key", sample, s.nk),
+		nonce: s.expandWithLabel(senderDataSecret, "nonce", sample, s.nn),
+	}
+}
