@@ -20,7 +20,6 @@ func roundTrip(name string, data []byte, v interface {
 	return nil
 }
 
-
 func init() {
 	register("messages.json", func(t *testing.T, c *map[string]hexBytes) error {
 		for k, data := range *c {
