@@ -214,7 +214,7 @@ func TestKeyringEncoding(t *testing.T) {
 	}
 	bad("version", func(c []byte) { c[0] = 2 })
 	bad("current missing", func(c []byte) { c[4] = 9 })
-	bad("ids out of order", func(c []byte) { c[7+3] = 2 })   // first id 1 -> 2 == second
+	bad("ids out of order", func(c []byte) { c[7+3] = 2 })  // first id 1 -> 2 == second
 	bad("ids descending", func(c []byte) { c[7+44+3] = 0 }) // second id 2 -> 0
 	if _, err := ParseKeyring(append(bytes.Clone(b), 0)); err == nil {
 		t.Error("trailing byte accepted")
