@@ -296,7 +296,9 @@ func TestResponderTamperedHeader(t *testing.T) {
 		mutate func(k *ResponderPrekeys)
 	}{
 		{"missing SPK", func(k *ResponderPrekeys) { k.SignedPrekey = nil }},
-		{"wrong SPK", func(k *ResponderPrekeys) { k.SignedPrekey = &SignedPrekeyPrivate{ID: 8, PrivateKey: bob.spk.PrivateKey} }},
+		{"wrong SPK", func(k *ResponderPrekeys) {
+			k.SignedPrekey = &SignedPrekeyPrivate{ID: 8, PrivateKey: bob.spk.PrivateKey}
+		}},
 		{"missing OPK", func(k *ResponderPrekeys) { k.OneTimePrekey = nil }},
 		{"wrong PQ", func(k *ResponderPrekeys) { k.KEMPrekey = bob.last }},
 		{"missing PQ", func(k *ResponderPrekeys) { k.KEMPrekey = nil }},
@@ -352,8 +354,12 @@ func TestEncodingsRoundTrip(t *testing.T) {
 		{"signed prekey", bob.spk.Public().MarshalBinary, func(b []byte) (interface{ MarshalBinary() ([]byte, error) }, error) { return ParseSignedPrekey(b) }},
 		{"one-time prekey", bob.opk.Public().MarshalBinary, func(b []byte) (interface{ MarshalBinary() ([]byte, error) }, error) { return ParseOneTimePrekey(b) }},
 		{"PQ prekey", bob.last.Public().MarshalBinary, func(b []byte) (interface{ MarshalBinary() ([]byte, error) }, error) { return ParseKEMPrekey(b) }},
-		{"signed prekey private", bob.spk.MarshalBinary, func(b []byte) (interface{ MarshalBinary() ([]byte, error) }, error) { return ParseSignedPrekeyPrivate(b) }},
-		{"one-time prekey private", bob.opk.MarshalBinary, func(b []byte) (interface{ MarshalBinary() ([]byte, error) }, error) { return ParseOneTimePrekeyPrivate(b) }},
+		{"signed prekey private", bob.spk.MarshalBinary, func(b []byte) (interface{ MarshalBinary() ([]byte, error) }, error) {
+			return ParseSignedPrekeyPrivate(b)
+		}},
+		{"one-time prekey private", bob.opk.MarshalBinary, func(b []byte) (interface{ MarshalBinary() ([]byte, error) }, error) {
+			return ParseOneTimePrekeyPrivate(b)
+		}},
 		{"PQ prekey private", bob.last.MarshalBinary, func(b []byte) (interface{ MarshalBinary() ([]byte, error) }, error) { return ParseKEMPrekeyPrivate(b) }},
 	}
 	for _, c := range cases {
