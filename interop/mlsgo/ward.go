@@ -28,7 +28,9 @@ type Ward struct{}
 
 // missingWardAPI names what Ward's mls package must export before the
 // adapter can be written.
-const missingWardAPI = "ward mls package has no group API yet (needs: key package generation, " +
+const missingWardAPI = "ward: mls exports no group API yet (mls/API.md absent; see interop/mlsgo/ward.go)"
+
+const _ = "needs: key package generation, " +
 	"create group, add/remove/update commit with Welcome, join from Welcome, process " +
 	"PublicMessage, protect/unprotect PrivateMessage, GroupInfo/external commit, epoch authenticator)"
 
