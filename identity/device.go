@@ -37,20 +37,29 @@ type DevicePublicKeys struct {
 // Validate checks that both keys are present, have the right lengths and are
 // not small-order points.
 func (p DevicePublicKeys) Validate() error {
+	if err := p.validate(); err != nil {
+		return fmt.Errorf("identity: %w", err)
+	}
+	return nil
+}
+
+// validate is Validate with errors that lack the package prefix, for
+// callers that add their own.
+func (p DevicePublicKeys) validate() error {
 	if len(p.SigningKey) != DeviceSigningKeySize {
-		return fmt.Errorf("identity: device signing key must be %d bytes, got %d", DeviceSigningKeySize, len(p.SigningKey))
+		return fmt.Errorf("device signing key must be %d bytes, got %d", DeviceSigningKeySize, len(p.SigningKey))
 	}
 	if isWeakEd25519(p.SigningKey) {
-		return errors.New("identity: device signing key is a small-order point")
+		return errors.New("device signing key is a small-order point")
 	}
 	if p.IdentityKey == nil {
-		return errors.New("identity: missing device identity key")
+		return errors.New("missing device identity key")
 	}
 	if p.IdentityKey.Curve() != ecdh.X25519() {
-		return errors.New("identity: device identity key is not an X25519 key")
+		return errors.New("device identity key is not an X25519 key")
 	}
 	if isWeakX25519(p.IdentityKey.Bytes()) {
-		return errors.New("identity: device identity key is a small-order point")
+		return errors.New("device identity key is a small-order point")
 	}
 	return nil
 }
@@ -73,7 +82,7 @@ func (p DevicePublicKeys) addTo(b *cryptobyte.Builder) {
 }
 
 // readDevicePublicKeys reads signing_key[32] || identity_key[32] and
-// validates them.
+// validates them. Its errors lack the package prefix.
 func readDevicePublicKeys(s *cryptobyte.String) (DevicePublicKeys, error) {
 	var sk, ik []byte
 	if !s.ReadBytes(&sk, DeviceSigningKeySize) || !s.ReadBytes(&ik, DeviceIdentityKeySize) {
@@ -81,16 +90,17 @@ func readDevicePublicKeys(s *cryptobyte.String) (DevicePublicKeys, error) {
 	}
 	pub, err := ecdh.X25519().NewPublicKey(ik)
 	if err != nil {
-		return DevicePublicKeys{}, fmt.Errorf("identity: device identity key: %w", err)
+		return DevicePublicKeys{}, fmt.Errorf("device identity key: %w", err)
 	}
 	p := DevicePublicKeys{SigningKey: bytes.Clone(sk), IdentityKey: pub}
-	if err := p.Validate(); err != nil {
+	if err := p.validate(); err != nil {
 		return DevicePublicKeys{}, err
 	}
 	return p, nil
 }
 
-var errTruncated = errors.New("identity: truncated")
+// errTruncated is wrapped by callers that add the package prefix.
+var errTruncated = errors.New("truncated")
 
 // DeviceKeys are the private keys of one device. The X25519 key is kept
 // parsed so that hot paths (PQXDH) do not rebuild it.

@@ -41,17 +41,24 @@ type DeviceEntry struct {
 
 // Validate checks one entry on its own.
 func (e DeviceEntry) Validate() error {
-	if e.ID == 0 {
-		return errors.New("identity: device ID 0 is invalid")
+	if err := e.validate(); err != nil {
+		return fmt.Errorf("identity: %w", err)
 	}
-	if err := e.DevicePublicKeys.Validate(); err != nil {
-		return fmt.Errorf("identity: device %d: %w", e.ID, err)
+	return nil
+}
+
+func (e DeviceEntry) validate() error {
+	if e.ID == 0 {
+		return errors.New("device ID 0 is invalid")
+	}
+	if err := e.DevicePublicKeys.validate(); err != nil {
+		return fmt.Errorf("device %d: %w", e.ID, err)
 	}
 	if len(e.Name) > MaxDeviceNameSize {
-		return fmt.Errorf("identity: device %d: name longer than %d bytes", e.ID, MaxDeviceNameSize)
+		return fmt.Errorf("device %d: name longer than %d bytes", e.ID, MaxDeviceNameSize)
 	}
 	if !utf8.ValidString(e.Name) {
-		return fmt.Errorf("identity: device %d: name is not valid UTF-8", e.ID)
+		return fmt.Errorf("device %d: name is not valid UTF-8", e.ID)
 	}
 	return nil
 }
@@ -114,37 +121,44 @@ func (l *DeviceList) Device(id DeviceID) (DeviceEntry, bool) {
 // device (ID 1), no two devices with the same ID, signing key or identity
 // key. It does not require the devices to be sorted.
 func (l *DeviceList) Validate() error {
+	if err := l.validate(); err != nil {
+		return fmt.Errorf("identity: device list: %w", err)
+	}
+	return nil
+}
+
+func (l *DeviceList) validate() error {
 	if l.AccountID.IsZero() {
-		return errors.New("identity: device list: zero account ID")
+		return errors.New("zero account ID")
 	}
 	if l.Version == 0 {
-		return errors.New("identity: device list: version 0 is invalid")
+		return errors.New("version 0 is invalid")
 	}
 	if len(l.Devices) == 0 {
-		return errors.New("identity: device list: no devices")
+		return errors.New("no devices")
 	}
 	if len(l.Devices) > MaxDevices {
-		return fmt.Errorf("identity: device list: more than %d devices", MaxDevices)
+		return fmt.Errorf("more than %d devices", MaxDevices)
 	}
 	primary := false
 	for i, e := range l.Devices {
-		if err := e.Validate(); err != nil {
-			return fmt.Errorf("identity: device list: %w", err)
+		if err := e.validate(); err != nil {
+			return err
 		}
 		primary = primary || e.ID == PrimaryDevice
 		for _, o := range l.Devices[:i] {
 			switch {
 			case o.ID == e.ID:
-				return fmt.Errorf("identity: device list: duplicate device ID %d", e.ID)
+				return fmt.Errorf("duplicate device ID %d", e.ID)
 			case bytes.Equal(o.SigningKey, e.SigningKey):
-				return fmt.Errorf("identity: device list: devices %d and %d share a signing key", o.ID, e.ID)
+				return fmt.Errorf("devices %d and %d share a signing key", o.ID, e.ID)
 			case o.IdentityKey.Equal(e.IdentityKey):
-				return fmt.Errorf("identity: device list: devices %d and %d share an identity key", o.ID, e.ID)
+				return fmt.Errorf("devices %d and %d share an identity key", o.ID, e.ID)
 			}
 		}
 	}
 	if !primary {
-		return fmt.Errorf("identity: device list: no primary device (ID %d)", PrimaryDevice)
+		return fmt.Errorf("no primary device (ID %d)", PrimaryDevice)
 	}
 	return nil
 }
@@ -242,7 +256,7 @@ func parseDeviceList(data []byte) (*DeviceList, error) {
 		}
 		l.Devices = append(l.Devices, e)
 	}
-	if err := l.Validate(); err != nil {
+	if err := l.validate(); err != nil {
 		return nil, err
 	}
 	return l, nil
@@ -418,7 +432,7 @@ func ParseSignedDeviceList(data []byte) (*SignedDeviceList, error) {
 	if len(list) == 0 {
 		return nil, errors.New("identity: signed device list: empty list")
 	}
-	pub, err := ParseAccountPublicKey(signer)
+	pub, err := parseAccountPublicKey(signer)
 	if err != nil {
 		return nil, fmt.Errorf("identity: signed device list: %w", err)
 	}
@@ -447,7 +461,7 @@ func VerifyDeviceList(signed []byte, trusted AccountPublicKey, prev *DeviceList)
 		return nil, err
 	}
 	if s.Signer != trusted {
-		return nil, fmt.Errorf("identity: device list: %w", ErrUntrustedSigner)
+		return nil, fmt.Errorf("%w (device list)", ErrUntrustedSigner)
 	}
 	if !verify(trusted.ed25519(), ContextDeviceList, s.List, s.Signature) {
 		return nil, errors.New("identity: device list: signature verification failed")
@@ -462,17 +476,20 @@ func VerifyDeviceList(signed []byte, trusted AccountPublicKey, prev *DeviceList)
 	if prev == nil {
 		return next, nil
 	}
+	if err := prev.validate(); err != nil {
+		return nil, fmt.Errorf("identity: invalid previous device list: %w", err)
+	}
 	prevEnc, err := prev.Marshal()
 	if err != nil {
-		return nil, fmt.Errorf("identity: invalid previous device list: %w", err)
+		return nil, err
 	}
 	switch {
 	case next.AccountID != prev.AccountID:
-		return nil, fmt.Errorf("identity: device list: %w", ErrAccountMismatch)
+		return nil, fmt.Errorf("%w (device list)", ErrAccountMismatch)
 	case next.Version < prev.Version:
-		return nil, fmt.Errorf("identity: device list version %d after %d: %w", next.Version, prev.Version, ErrRollback)
+		return nil, fmt.Errorf("%w: device list version %d after %d", ErrRollback, next.Version, prev.Version)
 	case next.Version == prev.Version && !bytes.Equal(prevEnc, s.List):
-		return nil, fmt.Errorf("identity: device list version %d: %w", next.Version, ErrEquivocation)
+		return nil, fmt.Errorf("%w: device list version %d", ErrEquivocation, next.Version)
 	}
 	return next, nil
 }

@@ -3,6 +3,7 @@ package identity
 import (
 	"bytes"
 	"crypto/ecdh"
+	"crypto/ed25519"
 	"encoding/hex"
 	"io"
 	"math/rand/v2"
@@ -120,3 +121,5 @@ func fromHex(t testing.TB, s string) []byte {
 	}
 	return b
 }
+
+func ed25519Sign(k *AccountKey, msg []byte) []byte { return ed25519.Sign(k.priv, msg) }

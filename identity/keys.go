@@ -86,11 +86,21 @@ type AccountPublicKey struct {
 // rejects wrong lengths and the encodings of small-order points (for which
 // signatures can be forged without the private key).
 func ParseAccountPublicKey(b []byte) (AccountPublicKey, error) {
+	k, err := parseAccountPublicKey(b)
+	if err != nil {
+		return AccountPublicKey{}, fmt.Errorf("identity: %w", err)
+	}
+	return k, nil
+}
+
+// parseAccountPublicKey is ParseAccountPublicKey with errors that lack the
+// package prefix.
+func parseAccountPublicKey(b []byte) (AccountPublicKey, error) {
 	if len(b) != AccountPublicKeySize {
-		return AccountPublicKey{}, fmt.Errorf("identity: account public key must be %d bytes, got %d", AccountPublicKeySize, len(b))
+		return AccountPublicKey{}, fmt.Errorf("account public key must be %d bytes, got %d", AccountPublicKeySize, len(b))
 	}
 	if isWeakEd25519(b) {
-		return AccountPublicKey{}, errors.New("identity: account public key is a small-order point")
+		return AccountPublicKey{}, errors.New("account public key is a small-order point")
 	}
 	var k AccountPublicKey
 	copy(k.k[:], b)

@@ -53,11 +53,18 @@ func NewLinkOffer(rand io.Reader, keys DevicePublicKeys, hint AccountID, name st
 }
 
 func (o *LinkOffer) check() error {
-	if err := o.Keys.Validate(); err != nil {
+	if err := o.validate(); err != nil {
 		return fmt.Errorf("identity: link offer: %w", err)
 	}
+	return nil
+}
+
+func (o *LinkOffer) validate() error {
+	if err := o.Keys.validate(); err != nil {
+		return err
+	}
 	if len(o.Name) > MaxDeviceNameSize || !utf8.ValidString(o.Name) {
-		return fmt.Errorf("identity: link offer: name must be valid UTF-8 of at most %d bytes", MaxDeviceNameSize)
+		return fmt.Errorf("name must be valid UTF-8 of at most %d bytes", MaxDeviceNameSize)
 	}
 	return nil
 }
@@ -127,7 +134,7 @@ func parseLinkOffer(data []byte) (*LinkOffer, error) {
 	}
 	o.Name = string(name)
 	copy(o.Nonce[:], nonce)
-	if err := o.check(); err != nil {
+	if err := o.validate(); err != nil {
 		return nil, err
 	}
 	return o, nil

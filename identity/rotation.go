@@ -117,10 +117,10 @@ func ParseAccountKeyRotation(data []byte) (*AccountKeyRotation, error) {
 	}
 	copy(r.AccountID[:], aid)
 	var err error
-	if r.OldKey, err = ParseAccountPublicKey(oldKey); err != nil {
+	if r.OldKey, err = parseAccountPublicKey(oldKey); err != nil {
 		return nil, fmt.Errorf("identity: account key rotation: old key: %w", err)
 	}
-	if r.NewKey, err = ParseAccountPublicKey(newKey); err != nil {
+	if r.NewKey, err = parseAccountPublicKey(newKey); err != nil {
 		return nil, fmt.Errorf("identity: account key rotation: new key: %w", err)
 	}
 	r.OldSignature, r.NewSignature = bytes.Clone(oldSig), bytes.Clone(newSig)
@@ -163,11 +163,11 @@ func VerifyAccountKeyRotation(data []byte, aid AccountID, trusted AccountPublicK
 	}
 	switch {
 	case r.AccountID != aid:
-		return nil, fmt.Errorf("identity: account key rotation: %w", ErrAccountMismatch)
+		return nil, fmt.Errorf("%w (account key rotation)", ErrAccountMismatch)
 	case r.OldKey != trusted:
-		return nil, fmt.Errorf("identity: account key rotation: %w", ErrUntrustedSigner)
+		return nil, fmt.Errorf("%w (account key rotation)", ErrUntrustedSigner)
 	case r.Counter <= lastCounter:
-		return nil, fmt.Errorf("identity: account key rotation %d after %d: %w", r.Counter, lastCounter, ErrRollback)
+		return nil, fmt.Errorf("%w: account key rotation %d after %d", ErrRollback, r.Counter, lastCounter)
 	}
 	if err := r.VerifySignatures(); err != nil {
 		return nil, err
