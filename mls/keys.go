@@ -78,6 +78,10 @@ func NewSignaturePrivateKey(cs CipherSuite, b []byte) (*SignaturePrivateKey, err
 		}
 		return &SignaturePrivateKey{suite: cs, ed: ed25519.NewKeyFromSeed(b)}, nil
 	}
+	// Some encoders strip leading zero bytes of the scalar; restore them.
+	if size := (s.curve.Params().N.BitLen() + 7) / 8; len(b) < size {
+		b = append(make([]byte, size-len(b)), b...)
+	}
 	k, err := ecdsa.ParseRawPrivateKey(s.curve, b)
 	if err != nil {
 		return nil, fmt.Errorf("mls: invalid ECDSA key: %w", err)
