@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"math"
 	"slices"
@@ -210,18 +211,50 @@ var (
 type Keyring struct {
 	mu      sync.RWMutex
 	current uint32
-	keys    map[uint32]TagKey
+	keys    map[uint32]*keyState
+}
+
+// keyState is a TagKey with a pool of keyed HMAC states: resetting a keyed
+// HMAC is cheaper than keying a new one, and the pool keeps Tag and Verify
+// safe for concurrent use.
+type keyState struct {
+	TagKey
+	pool sync.Pool // of *tagMAC
+}
+
+type tagMAC struct {
+	mac hash.Hash
+	buf []byte
+}
+
+func newKeyState(key TagKey) *keyState {
+	ks := &keyState{TagKey: key}
+	ks.pool.New = func() any {
+		return &tagMAC{mac: hmac.New(sha256.New, ks.Secret[:]), buf: make([]byte, 0, 128+MaxConversationSize)}
+	}
+	return ks
+}
+
+// sum appends HMAC-SHA256(key, tagLabel || encode(ctx)) to dst.
+func (ks *keyState) sum(dst []byte, ctx *Context) []byte {
+	tm := ks.pool.Get().(*tagMAC)
+	defer ks.pool.Put(tm)
+	tm.buf = append(tm.buf[:0], tagLabel...)
+	tm.buf = ctx.appendTo(tm.buf)
+	tm.mac.Reset()
+	tm.mac.Write(tm.buf)
+	return tm.mac.Sum(dst)
 }
 
 // NewKeyring returns a keyring whose current key is current and which also
 // verifies tags under each retired key. Key ids must be unique.
 func NewKeyring(current TagKey, retired ...TagKey) (*Keyring, error) {
-	k := &Keyring{current: current.ID, keys: make(map[uint32]TagKey, 1+len(retired))}
+	k := &Keyring{current: current.ID, keys: make(map[uint32]*keyState, 1+len(retired))}
 	for _, key := range append([]TagKey{current}, retired...) {
 		if _, dup := k.keys[key.ID]; dup {
 			return nil, fmt.Errorf("franking: duplicate tag key id %d", key.ID)
 		}
-		k.keys[key.ID] = key
+		k.keys[key.ID] = newKeyState(key)
 	}
 	return k, nil
 }
@@ -254,10 +287,10 @@ func (k *Keyring) Rotate(rand io.Reader, retiredNotAfter uint64) (uint32, error)
 		return 0, errors.New("franking: tag key ids exhausted")
 	}
 	key.ID = maxID + 1
-	old := k.keys[k.current]
+	old := k.keys[k.current].TagKey
 	old.NotAfter = retiredNotAfter
-	k.keys[old.ID] = old
-	k.keys[key.ID] = key
+	k.keys[old.ID] = newKeyState(old)
+	k.keys[key.ID] = newKeyState(key)
 	k.current = key.ID
 	return key.ID, nil
 }
@@ -324,18 +357,8 @@ func (k *Keyring) Tag(ctx Context) (Tag, error) {
 	k.mu.RUnlock()
 	var t Tag
 	binary.BigEndian.PutUint32(t[:4], key.ID)
-	computeTag(t[4:4], &key, &ctx)
+	key.sum(t[4:4], &ctx)
 	return t, nil
-}
-
-// computeTag appends HMAC-SHA256(key, tagLabel || encode(ctx)) to dst.
-func computeTag(dst []byte, key *TagKey, ctx *Context) []byte {
-	var buf [128 + MaxConversationSize]byte
-	msg := append(buf[:0], tagLabel...)
-	msg = ctx.appendTo(msg)
-	m := hmac.New(sha256.New, key.Secret[:])
-	m.Write(msg)
-	return m.Sum(dst)
 }
 
 // Verify checks that tag was made by a key in the keyring for exactly ctx.
@@ -357,7 +380,7 @@ func (k *Keyring) Verify(tag []byte, ctx Context) error {
 		return ErrUnknownKey
 	}
 	var want [sha256.Size]byte
-	computeTag(want[:0], &key, &ctx)
+	key.sum(want[:0], &ctx)
 	if !hmac.Equal(want[:], tag[4:]) {
 		return ErrTagMismatch
 	}
@@ -395,7 +418,7 @@ func (k *Keyring) Marshal() ([]byte, error) {
 	b.AddUint32(k.current)
 	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
 		for _, id := range ids {
-			key := k.keys[id]
+			key := k.keys[id].TagKey
 			b.AddUint32(key.ID)
 			b.AddBytes(key.Secret[:])
 			b.AddUint64(key.NotAfter)
@@ -424,7 +447,7 @@ func ParseKeyring(b []byte) (*Keyring, error) {
 	if !s.Empty() {
 		return nil, fmt.Errorf("%w: keyring: %d trailing bytes", ErrMalformed, len(s))
 	}
-	k := &Keyring{current: current, keys: make(map[uint32]TagKey)}
+	k := &Keyring{current: current, keys: make(map[uint32]*keyState)}
 	first := true
 	var last uint32
 	for !list.Empty() {
@@ -436,7 +459,7 @@ func ParseKeyring(b []byte) (*Keyring, error) {
 			return nil, fmt.Errorf("%w: keyring: key ids not strictly ascending", ErrMalformed)
 		}
 		first, last = false, key.ID
-		k.keys[key.ID] = key
+		k.keys[key.ID] = newKeyState(key)
 	}
 	if _, ok := k.keys[current]; !ok {
 		return nil, fmt.Errorf("%w: keyring: current key %d not present", ErrMalformed, current)
