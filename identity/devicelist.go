@@ -183,6 +183,11 @@ func (l *DeviceList) Marshal() ([]byte, error) {
 	if err := l.Validate(); err != nil {
 		return nil, err
 	}
+	return l.marshal()
+}
+
+// marshal is Marshal for a list already validated.
+func (l *DeviceList) marshal() ([]byte, error) {
 	var b cryptobyte.Builder
 	b.AddUint8(deviceListVersion)
 	b.AddBytes(l.AccountID[:])
@@ -479,17 +484,20 @@ func VerifyDeviceList(signed []byte, trusted AccountPublicKey, prev *DeviceList)
 	if err := prev.validate(); err != nil {
 		return nil, fmt.Errorf("identity: invalid previous device list: %w", err)
 	}
-	prevEnc, err := prev.Marshal()
-	if err != nil {
-		return nil, err
-	}
 	switch {
 	case next.AccountID != prev.AccountID:
 		return nil, fmt.Errorf("%w (device list)", ErrAccountMismatch)
 	case next.Version < prev.Version:
 		return nil, fmt.Errorf("%w: device list version %d after %d", ErrRollback, next.Version, prev.Version)
-	case next.Version == prev.Version && !bytes.Equal(prevEnc, s.List):
-		return nil, fmt.Errorf("%w: device list version %d", ErrEquivocation, next.Version)
+	case next.Version == prev.Version:
+		// Both encodings are canonical, so equal content means equal bytes.
+		prevEnc, err := prev.marshal()
+		if err != nil {
+			return nil, err
+		}
+		if !bytes.Equal(prevEnc, s.List) {
+			return nil, fmt.Errorf("%w: device list version %d", ErrEquivocation, next.Version)
+		}
 	}
 	return next, nil
 }
