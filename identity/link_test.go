@@ -91,6 +91,13 @@ func TestParseLinkOffer(t *testing.T) {
 	noHint, _ := NewLinkOffer(r, keys, AccountID{}, "")
 	for _, o := range []*LinkOffer{withHint, noHint} {
 		enc := mustMarshal(t, o.Marshal)
+		hint := 16
+		if o.AccountIDHint.IsZero() {
+			hint = 0
+		}
+		if len(enc) != 83+hint+len(o.Name) {
+			t.Fatalf("encoding is %d bytes, want %d", len(enc), 83+hint+len(o.Name))
+		}
 		back, err := ParseLinkOffer(enc)
 		if err != nil {
 			t.Fatal(err)
