@@ -456,7 +456,9 @@ func ParseSignedDeviceList(data []byte) (*SignedDeviceList, error) {
 // rollback", DESIGN.md, Section 2), or if it has prev's version but other
 // content (ErrEquivocation). A list identical to prev is accepted.
 //
-// Use Diff(prev, next) to find the devices to tell the user about.
+// With no prev, the caller MUST check that the returned list's AccountID is
+// the account it asked for. Use Diff(prev, next) to find the devices to tell
+// the user about.
 func VerifyDeviceList(signed []byte, trusted AccountPublicKey, prev *DeviceList) (*DeviceList, error) {
 	if trusted.IsZero() {
 		return nil, errors.New("identity: no trusted account key")

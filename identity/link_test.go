@@ -140,3 +140,19 @@ func TestParseLinkOffer(t *testing.T) {
 		t.Error("empty random source accepted")
 	}
 }
+
+func TestLinkOfferTampering(t *testing.T) {
+	r := testRand("link")
+	o, _ := NewLinkOffer(r, mustDeviceKeys(t, r).Public(), mustAccountID(t, r), "phone")
+	enc := mustMarshal(t, o.Marshal)
+	code, _ := o.Code()
+	flipEachByte(enc, func(i int, bad []byte) {
+		p, err := ParseLinkOffer(bad)
+		if err != nil {
+			return
+		}
+		if p.CheckCode(code) {
+			t.Errorf("flipped byte %d kept the code", i)
+		}
+	})
+}

@@ -88,7 +88,13 @@ func appendDigits(dst []byte, fp *[fingerprintSize]byte) []byte {
 	for i := 0; i < fingerprintDigitSize; i += 5 {
 		var c [8]byte
 		copy(c[3:], fp[i:i+5])
-		dst = fmt.Appendf(dst, "%05d", binary.BigEndian.Uint64(c[:])%100000)
+		v := binary.BigEndian.Uint64(c[:]) % 100000
+		var d [5]byte
+		for j := 4; j >= 0; j-- {
+			d[j] = byte('0' + v%10)
+			v /= 10
+		}
+		dst = append(dst, d[:]...)
 	}
 	return dst
 }
