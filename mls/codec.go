@@ -162,3 +162,5 @@ func cloneBytes(b []byte) []byte {
 	}
 	return append([]byte{}, b...)
 }
+
+func newBuilder() *cryptobyte.Builder { return new(cryptobyte.Builder) }

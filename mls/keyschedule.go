@@ -132,9 +132,15 @@ func (s *suite) deriveEpochSecrets(joinerSecret, pskSecret, gc []byte) *epochSec
 		pskSecret = make([]byte, s.nh)
 	}
 	member := s.extract(joinerSecret, pskSecret)
-	e := &epochSecrets{joinerSecret: joinerSecret}
+	e := s.epochSecretsFrom(s.expandWithLabel(member, "epoch", gc, s.nh))
+	e.joinerSecret = joinerSecret
 	e.welcomeSecret = s.deriveSecret(member, "welcome")
-	e.epochSecret = s.expandWithLabel(member, "epoch", gc, s.nh)
+	return e
+}
+
+// epochSecretsFrom derives the secrets of Table 4 from epoch_secret.
+func (s *suite) epochSecretsFrom(epochSecret []byte) *epochSecrets {
+	e := &epochSecrets{epochSecret: epochSecret}
 	e.senderDataSecret = s.deriveSecret(e.epochSecret, "sender data")
 	e.encryptionSecret = s.deriveSecret(e.epochSecret, "encryption")
 	e.exporterSecret = s.deriveSecret(e.epochSecret, "exporter")

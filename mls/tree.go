@@ -18,6 +18,61 @@ type ratchetTree struct {
 	s      *suite
 	nodes  []node
 	hashes [][]byte // tree hash cache; nil entries are stale
+	// journal, when non-nil, records every write so that a commit that
+	// fails validation half-way can be undone in O(changes).
+	journal *[]journalEntry
+}
+
+type journalEntry struct {
+	slices bool // restore the slice headers instead of one node
+	x      nodeIndex
+	n      node
+	h      []byte
+	nodes  []node
+	hashes [][]byte
+}
+
+// begin starts recording changes; rollback undoes them, commit drops them.
+func (t *ratchetTree) begin() { t.journal = new([]journalEntry) }
+
+func (t *ratchetTree) commitJournal() { t.journal = nil }
+
+func (t *ratchetTree) rollback() {
+	if t.journal == nil {
+		return
+	}
+	j := *t.journal
+	for i := len(j) - 1; i >= 0; i-- {
+		e := &j[i]
+		if e.slices {
+			t.nodes, t.hashes = e.nodes, e.hashes
+		} else {
+			t.nodes[e.x], t.hashes[e.x] = e.n, e.h
+		}
+	}
+	t.journal = nil
+}
+
+func (t *ratchetTree) record(x nodeIndex) {
+	if t.journal != nil {
+		*t.journal = append(*t.journal, journalEntry{x: x, n: t.nodes[x], h: t.hashes[x]})
+	}
+}
+
+func (t *ratchetTree) recordSlices() {
+	if t.journal != nil {
+		*t.journal = append(*t.journal, journalEntry{slices: true, nodes: t.nodes, hashes: t.hashes})
+	}
+}
+
+func (t *ratchetTree) writeNode(x nodeIndex, n node) {
+	t.record(x)
+	t.nodes[x] = n
+}
+
+func (t *ratchetTree) writeHash(x nodeIndex, h []byte) {
+	t.record(x)
+	t.hashes[x] = h
 }
 
 func newRatchetTree(s *suite, nLeaves uint32) *ratchetTree {
@@ -39,7 +94,9 @@ func (t *ratchetTree) invalidate(x nodeIndex) {
 	n := t.nLeaves()
 	r := root(n)
 	for {
-		t.hashes[x] = nil
+		if t.hashes[x] != nil {
+			t.writeHash(x, nil)
+		}
 		if x == r {
 			return
 		}
@@ -48,23 +105,16 @@ func (t *ratchetTree) invalidate(x nodeIndex) {
 }
 
 func (t *ratchetTree) setNode(x nodeIndex, v node) {
-	t.nodes[x] = v
+	t.writeNode(x, v)
 	t.invalidate(x)
 }
 
-// clone returns a deep-enough copy: nodes are replaced, never mutated in
-// place, so sharing the pointed-to values is safe.
+// clone returns a copy. The pointed-to leafNode and parentNode values are
+// never mutated in place (writers replace them), so sharing them is safe.
 func (t *ratchetTree) clone() *ratchetTree {
 	c := &ratchetTree{s: t.s, nodes: make([]node, len(t.nodes)), hashes: make([][]byte, len(t.hashes))}
 	copy(c.nodes, t.nodes)
 	copy(c.hashes, t.hashes)
-	for i, n := range c.nodes {
-		if n.parent != nil {
-			p := *n.parent
-			p.unmergedLeaves = append([]leafIndex(nil), p.unmergedLeaves...)
-			c.nodes[i].parent = &p
-		}
-	}
 	return c
 }
 
@@ -140,7 +190,7 @@ func (t *ratchetTree) treeHash(x nodeIndex) []byte {
 	} else {
 		h = t.parentHashInputHash(t.nodes[x].parent, t.treeHash(left(x)), t.treeHash(right(x)))
 	}
-	t.hashes[x] = h
+	t.writeHash(x, h)
 	return h
 }
 
@@ -300,6 +350,7 @@ func (t *ratchetTree) extend() {
 	if n == 0 {
 		w = 1
 	}
+	t.recordSlices()
 	nodes := make([]node, w)
 	copy(nodes, t.nodes)
 	hashes := make([][]byte, w)
@@ -317,6 +368,7 @@ func (t *ratchetTree) truncate() {
 				return
 			}
 		}
+		t.recordSlices()
 		t.nodes = t.nodes[:half]
 		t.hashes = t.hashes[:half]
 	}
@@ -344,7 +396,7 @@ func (t *ratchetTree) addLeaf(ln *leafNode) leafIndex {
 		if pn := t.nodes[p].parent; pn != nil {
 			q := *pn
 			q.unmergedLeaves = append(append([]leafIndex(nil), pn.unmergedLeaves...), l)
-			t.nodes[p].parent = &q
+			t.writeNode(p, node{parent: &q})
 		}
 	}
 	return l
@@ -354,7 +406,9 @@ func (t *ratchetTree) addLeaf(ln *leafNode) leafIndex {
 func (t *ratchetTree) blankPath(l leafIndex) {
 	t.setNode(l.node(), node{})
 	for _, p := range directPath(l.node(), t.nLeaves()) {
-		t.nodes[p] = node{}
+		if !t.nodes[p].blank() {
+			t.writeNode(p, node{})
+		}
 	}
 }
 

@@ -1,0 +1,222 @@
+package mls
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/hpke"
+	"errors"
+	"fmt"
+)
+
+// JoinGroup joins a group from a Welcome MLSMessage (RFC 9420, Section
+// 12.4.3.1) using the KeyPackage it was built for. ratchetTree is the tree
+// when the Welcome does not carry it (nil otherwise).
+func JoinGroup(welcomeMsg []byte, kp *KeyPackageBundle, ratchetTree []byte, cfg Config) (*Group, error) {
+	m, err := decodeMLSMessage(welcomeMsg)
+	if err != nil {
+		return nil, err
+	}
+	if m.welcome == nil {
+		return nil, errors.New("mls: message is not a Welcome")
+	}
+	w := m.welcome
+	s, err := getSuite(w.cipherSuite)
+	if err != nil {
+		return nil, err
+	}
+	if kp.kp.cipherSuite != w.cipherSuite {
+		return nil, errors.New("mls: Welcome cipher suite does not match the KeyPackage")
+	}
+	ref := kp.kp.ref(s)
+	var egs *encryptedGroupSecrets
+	for i := range w.secrets {
+		if bytes.Equal(w.secrets[i].newMember, ref) {
+			egs = &w.secrets[i]
+			break
+		}
+	}
+	if egs == nil {
+		return nil, errors.New("mls: Welcome is not for this KeyPackage")
+	}
+	gsb, err := s.decryptWithLabel(kp.initPriv, "Welcome", w.encryptedGroupInfo, egs.encryptedGroupSecrets)
+	if err != nil {
+		return nil, err
+	}
+	gs := new(groupSecrets)
+	if err := decodeAll(gsb, "GroupSecrets", gs.unmarshal); err != nil {
+		return nil, err
+	}
+	g := &Group{cfg: cfg, s: s, sigKey: kp.sigKey, privKeys: map[nodeIndex]hpke.PrivateKey{},
+		resumptionPSKs: map[uint64][]byte{}, pendingUpdates: map[string]hpke.PrivateKey{}}
+	var psks [][]byte
+	specialPSKs := 0
+	for i := range gs.psks {
+		id := &gs.psks[i]
+		if id.PSKType == pskTypeResumption && id.Usage != resumptionApplication {
+			specialPSKs++
+		}
+		v, err := g.resolvePSK(id)
+		if err != nil {
+			return nil, err
+		}
+		psks = append(psks, v)
+	}
+	// "if a PreSharedKeyID has type resumption with usage reinit or
+	// branch, verify that it is the only such PSK."
+	if specialPSKs > 1 {
+		return nil, errors.New("mls: several reinit or branch PSKs in a Welcome")
+	}
+	pskSecret := s.pskSecret(gs.psks, psks)
+	key, nonce := s.welcomeKeyNonce(s.welcomeSecretFromJoiner(gs.joinerSecret, pskSecret))
+	aead, err := s.newAEAD(key)
+	if err != nil {
+		return nil, err
+	}
+	gib, err := aead.Open(nil, nonce, w.encryptedGroupInfo, nil)
+	if err != nil {
+		return nil, errDecrypt
+	}
+	gi := new(groupInfo)
+	if err := decodeAll(gib, "GroupInfo", gi.unmarshal); err != nil {
+		return nil, err
+	}
+	if gi.groupContext.cipherSuite != s.id {
+		return nil, errors.New("mls: GroupInfo cipher suite does not match")
+	}
+	tree, err := treeForGroupInfo(s, gi, ratchetTree)
+	if err != nil {
+		return nil, err
+	}
+	g.tree = tree
+	g.gc = gi.groupContext
+	if specialPSKs > 0 && g.gc.epoch != 1 {
+		return nil, errors.New("mls: reinit or branch Welcome not at epoch 1")
+	}
+	if err := g.verifyGroupInfo(gi); err != nil {
+		return nil, err
+	}
+	if err := g.verifyTree(); err != nil {
+		return nil, err
+	}
+	// "Identify a leaf whose LeafNode is identical to the one in the
+	// KeyPackage."
+	want := encode(&kp.kp.leafNode)
+	found := false
+	for i := uint32(0); i < tree.nLeaves(); i++ {
+		if ln := tree.leaf(leafIndex(i)); ln != nil && bytes.Equal(encode(ln), want) {
+			g.self, found = leafIndex(i), true
+			break
+		}
+	}
+	if !found {
+		return nil, errors.New("mls: own leaf not found in the tree")
+	}
+	g.privKeys[g.self.node()] = kp.encPriv
+	if gs.pathSecret != nil {
+		if gi.signer == g.self {
+			return nil, errors.New("mls: GroupInfo signed by the joiner")
+		}
+		// Derive keys from the common ancestor with the signer up to the
+		// root, over the non-blank nodes (the committer's filtered path).
+		lca := commonAncestor(g.self.node(), gi.signer.node())
+		ps := gs.pathSecret
+		n := tree.nLeaves()
+		for x := lca; ; x = parent(x, n) {
+			if !tree.nodes[x].blank() {
+				k, err := s.deriveKeyPair(s.deriveSecret(ps, "node"))
+				if err != nil {
+					return nil, err
+				}
+				if !bytes.Equal(k.PublicKey().Bytes(), tree.nodePublicKey(x)) {
+					return nil, errors.New("mls: path secret does not match the tree")
+				}
+				g.privKeys[x] = k
+				ps = s.deriveSecret(ps, "path")
+			}
+			if x == root(n) {
+				break
+			}
+		}
+	}
+	es := s.deriveEpochSecrets(gs.joinerSecret, pskSecret, encode(&g.gc))
+	g.installEpoch(es, encode(&g.gc))
+	tag := s.mac(es.confirmationKey, g.gc.confirmedTranscriptHash)
+	if !hmac.Equal(tag, gi.confirmationTag) {
+		return nil, errors.New("mls: invalid GroupInfo confirmation tag")
+	}
+	g.confirmationTag = tag
+	g.interimTranscriptHash = s.interimTranscriptHash(g.gc.confirmedTranscriptHash, tag)
+	return g, nil
+}
+
+// treeForGroupInfo returns the tree from the GroupInfo's ratchet_tree
+// extension or from the out-of-band encoding.
+func treeForGroupInfo(s *suite, gi *groupInfo, outOfBand []byte) (*ratchetTree, error) {
+	data, ok := findExtension(gi.extensions, ExtensionRatchetTree)
+	if !ok {
+		if outOfBand == nil {
+			return nil, errors.New("mls: no ratchet tree in the GroupInfo and none given")
+		}
+		data = outOfBand
+	}
+	return decodeRatchetTree(s, data)
+}
+
+// verifyGroupInfo checks the GroupInfo signature with the signer's leaf.
+func (g *Group) verifyGroupInfo(gi *groupInfo) error {
+	ln := g.tree.leaf(gi.signer)
+	if ln == nil {
+		return errors.New("mls: GroupInfo signer is not a member")
+	}
+	if !g.s.verifyWithLabel(ln.signatureKey, "GroupInfoTBS", gi.tbs(), gi.signature) {
+		return errors.New("mls: invalid GroupInfo signature")
+	}
+	return nil
+}
+
+// verifyTree runs the joiner's tree checks (Section 12.4.3.1).
+func (g *Group) verifyTree() error {
+	if !bytes.Equal(g.tree.rootHash(), g.gc.treeHash) {
+		return errors.New("mls: ratchet tree does not match the tree hash")
+	}
+	if err := g.tree.verifyStructure(g.gc.groupID); err != nil {
+		return err
+	}
+	for i := uint32(0); i < g.tree.nLeaves(); i++ {
+		if ln := g.tree.leaf(leafIndex(i)); ln != nil {
+			if err := validateCredential(g.cfg.ValidateCredential, g.s.id, ln); err != nil {
+				return err
+			}
+			if err := leafSupports(ln, g.gc.extensions); err != nil {
+				return fmt.Errorf("mls: leaf %d: %w", i, err)
+			}
+		}
+	}
+	return nil
+}
+
+// GroupInfo returns a signed GroupInfo MLSMessage for the current epoch
+// with the external_pub extension, so that others can join by external
+// commit (Section 12.4.3.2). withTree adds the ratchet_tree extension.
+func (g *Group) GroupInfo(withTree bool) ([]byte, error) {
+	ext, err := g.s.externalKey(g.externalSecret)
+	if err != nil {
+		return nil, err
+	}
+	gi := &groupInfo{groupContext: g.gc, confirmationTag: g.confirmationTag, signer: g.self}
+	// ExternalPub { HPKEPublicKey external_pub; }
+	var pub []byte
+	{
+		var b = newBuilder()
+		addVarBytes(b, ext.PublicKey().Bytes())
+		pub = b.BytesOrPanic()
+	}
+	gi.extensions = []Extension{{Type: ExtensionExternalPub, Data: pub}}
+	if withTree {
+		gi.extensions = append(gi.extensions, Extension{Type: ExtensionRatchetTree, Data: encode(g.tree)})
+	}
+	if gi.signature, err = g.s.signWithLabel(g.sigKey, "GroupInfoTBS", gi.tbs()); err != nil {
+		return nil, err
+	}
+	return encodeErr(&mlsMessage{wireFormat: wireFormatGroupInfo, groupInfo: gi})
+}
