@@ -7,6 +7,7 @@ replace github.com/wardchat/ward => ../..
 require github.com/thomas-vilte/mls-go v1.6.0
 
 require (
-	golang.org/x/crypto v0.53.0 // indirect
-	golang.org/x/sys v0.46.0 // indirect
+	github.com/wardchat/ward v0.0.0-00010101000000-000000000000
+	golang.org/x/crypto v0.58.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
 )

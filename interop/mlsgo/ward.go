@@ -1,3 +1,5 @@
+//go:build !wardmls
+
 package interop
 
 import (
@@ -9,10 +11,12 @@ import (
 // (github.com/wardchat/ward/mls, resolved through the replace directive in
 // this module's go.mod).
 //
-// Ward's mls package does not yet export a group API (mls/API.md does not
-// exist at the time of writing), so NewClient reports ErrUnsupported and
-// every test role given to Ward skips with this message. The mapping the
-// adapter will implement, one Client method to one mls call, is:
+// This file is the default build: Ward's group API (mls.NewGroup,
+// mls.JoinGroup, Group.Commit, ...) is not yet committed, so NewClient
+// reports ErrUnsupported and every role given to Ward skips with that
+// message. The adapter proper is ward_mls.go, built with -tags wardmls
+// against the mls package in the working tree; it becomes the default once
+// that API is committed. The mapping, one Client method to one mls call:
 //
 //	KeyPackage            -> a fresh KeyPackage + private keys, MLSMessage-wrapped
 //	CreateGroup           -> new group at epoch 0 (RFC 9420 Section 11)
@@ -28,11 +32,7 @@ type Ward struct{}
 
 // missingWardAPI names what Ward's mls package must export before the
 // adapter can be written.
-const missingWardAPI = "ward: mls exports no group API yet (mls/API.md absent; see interop/mlsgo/ward.go)"
-
-const _ = "needs: key package generation, " +
-	"create group, add/remove/update commit with Welcome, join from Welcome, process " +
-	"PublicMessage, protect/unprotect PrivateMessage, GroupInfo/external commit, epoch authenticator)"
+const missingWardAPI = "ward: mls group API not committed yet (build with -tags wardmls to use the working tree's)"
 
 // Name implements [Implementation].
 func (Ward) Name() string { return "ward" }
