@@ -546,7 +546,7 @@ func (g *Group) decryptPath(path *updatePath, fdp, cp []nodeIndex, committer lea
 			continue
 		}
 		for j, r := range res {
-			priv, ok := g.privKeys[r]
+			priv, ok := g.keyFor(r)
 			if !ok {
 				continue
 			}
@@ -569,4 +569,23 @@ func (g *Group) decryptPath(path *updatePath, fdp, cp []nodeIndex, committer lea
 		return nil, errors.New("mls: no key to decrypt the update path")
 	}
 	return nil, errors.New("mls: this member is not below the committer's path")
+}
+
+// keyFor returns the private key of node x if this member holds the key
+// matching the node's current public key (including a key of its own
+// pending Update proposal).
+func (g *Group) keyFor(x nodeIndex) (hpke.PrivateKey, bool) {
+	pub := g.tree.nodePublicKey(x)
+	if pub == nil {
+		return nil, false
+	}
+	if k, ok := g.privKeys[x]; ok && bytes.Equal(k.PublicKey().Bytes(), pub) {
+		return k, true
+	}
+	if x == g.self.node() {
+		if k, ok := g.pendingUpdates[string(pub)]; ok {
+			return k, true
+		}
+	}
+	return nil, false
 }

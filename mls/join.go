@@ -6,6 +6,7 @@ import (
 	"crypto/hpke"
 	"errors"
 	"fmt"
+	"golang.org/x/crypto/cryptobyte"
 )
 
 // JoinGroup joins a group from a Welcome MLSMessage (RFC 9420, Section
@@ -219,4 +220,131 @@ func (g *Group) GroupInfo(withTree bool) ([]byte, error) {
 		return nil, err
 	}
 	return encodeErr(&mlsMessage{wireFormat: wireFormatGroupInfo, groupInfo: gi})
+}
+
+// ExternalJoinOptions tunes JoinExternal.
+type ExternalJoinOptions struct {
+	// RemoveOld, if set, removes this leaf (an old appearance of the same
+	// client, a "resync" commit, Section 12.4.3.2).
+	RemoveOld *uint32
+	// ExternalPSKs holds ids of external PSKs to inject.
+	ExternalPSKs [][]byte
+	// AuthenticatedData is carried in the clear in the commit.
+	AuthenticatedData []byte
+}
+
+// JoinExternal joins a group by external commit (RFC 9420, Section
+// 12.4.3.2) from a GroupInfo MLSMessage carrying external_pub. ratchetTree
+// is needed when the GroupInfo has no ratchet_tree extension. It returns the
+// joined group, already in the new epoch, and the commit to send.
+func JoinExternal(groupInfoMsg, ratchetTree []byte, sig *SignaturePrivateKey, cred Credential, opts ExternalJoinOptions, cfg Config) (*Group, []byte, error) {
+	m, err := decodeMLSMessage(groupInfoMsg)
+	if err != nil {
+		return nil, nil, err
+	}
+	if m.groupInfo == nil {
+		return nil, nil, errors.New("mls: message is not a GroupInfo")
+	}
+	gi := m.groupInfo
+	s, err := getSuite(gi.groupContext.cipherSuite)
+	if err != nil {
+		return nil, nil, err
+	}
+	if sig.suite != s.id {
+		return nil, nil, errors.New("mls: signature key is for another cipher suite")
+	}
+	tree, err := treeForGroupInfo(s, gi, ratchetTree)
+	if err != nil {
+		return nil, nil, err
+	}
+	g := &Group{cfg: cfg, s: s, sigKey: sig, tree: tree, privKeys: map[nodeIndex]hpke.PrivateKey{},
+		resumptionPSKs: map[uint64][]byte{}, pendingUpdates: map[string]hpke.PrivateKey{}}
+	g.gc = gi.groupContext
+	g.gcBytes = encode(&g.gc)
+	if err := g.verifyGroupInfo(gi); err != nil {
+		return nil, nil, err
+	}
+	if err := g.verifyTree(); err != nil {
+		return nil, nil, err
+	}
+	extData, ok := findExtension(gi.extensions, ExtensionExternalPub)
+	if !ok {
+		return nil, nil, errors.New("mls: GroupInfo has no external_pub")
+	}
+	var extPubBytes []byte
+	if err := decodeAll(extData, "external_pub", func(s *cryptobyte.String) bool { return readVarBytes(s, &extPubBytes) }); err != nil {
+		return nil, nil, err
+	}
+	extPub, err := s.kem.NewPublicKey(extPubBytes)
+	if err != nil {
+		return nil, nil, errors.New("mls: invalid external_pub")
+	}
+	// kem_output, context = SetupBaseS(external_pub, ""); init_secret =
+	// context.export("MLS 1.0 external init secret", KDF.Nh) (Section 8.3).
+	kemOutput, hs, err := hpke.NewSender(extPub, s.kdf, s.aead, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	initSecret, err := hs.Export("MLS 1.0 external init secret", s.nh)
+	if err != nil {
+		return nil, nil, err
+	}
+	g.interimTranscriptHash = s.interimTranscriptHash(g.gc.confirmedTranscriptHash, gi.confirmationTag)
+
+	committer := sender{typ: senderNewMemberCommit}
+	props := []resolvedProposal{{p: &proposal{typ: proposalExternalInit, kemOutput: kemOutput}, sender: committer}}
+	if opts.RemoveOld != nil {
+		props = append(props, resolvedProposal{p: &proposal{typ: proposalRemove, remove: leafIndex(*opts.RemoveOld)}, sender: committer})
+	}
+	for _, id := range opts.ExternalPSKs {
+		nonce, err := s.randomBytes(cfg.rand(), s.nh)
+		if err != nil {
+			return nil, nil, err
+		}
+		props = append(props, resolvedProposal{p: &proposal{typ: proposalPSK, psk: &PreSharedKeyID{PSKType: pskTypeExternal, PSKID: id, PSKNonce: nonce}}, sender: committer})
+	}
+	g.tree.begin()
+	a, err := g.applyProposals(props, committer)
+	if err != nil {
+		g.tree.rollback()
+		return nil, nil, err
+	}
+	template := &leafNode{signatureKey: sig.PublicKey(), credential: cred, capabilities: defaultCapabilities(s.id), source: leafSourceCommit}
+	if err := validateCredential(cfg.ValidateCredential, s.id, template); err != nil {
+		g.tree.rollback()
+		return nil, nil, err
+	}
+	g.self = g.tree.addLeaf(template)
+	keys := map[nodeIndex]hpke.PrivateKey{}
+	path, _, commitSecret, err := g.createPath(a, keys)
+	if err != nil {
+		g.tree.rollback()
+		return nil, nil, err
+	}
+	g.tree.commitJournal()
+	c := &commit{path: path}
+	for _, rp := range props {
+		c.proposals = append(c.proposals, proposalOrRef{proposal: rp.p})
+	}
+	ac := &authenticatedContent{wireFormat: wireFormatPublicMessage, content: framedContent{
+		groupID: g.gc.groupID, epoch: g.gc.epoch, sender: committer, authenticatedData: opts.AuthenticatedData,
+		contentType: contentCommit, commit: c}}
+	if err := ac.sign(s, sig, g.gcBytes); err != nil {
+		return nil, nil, err
+	}
+	confirmed := s.confirmedTranscriptHash(g.interimTranscriptHash, ac)
+	newGC := g.nextContext(a.extensions, confirmed)
+	gcb := encode(&newGC)
+	es := s.deriveEpochSecrets(s.joinerSecret(initSecret, commitSecret, gcb), s.pskSecret(a.pskIDs, a.psks), gcb)
+	ac.auth.confirmationTag = s.mac(es.confirmationKey, confirmed)
+	msg, err := encodeErr(&mlsMessage{wireFormat: wireFormatPublicMessage, public: &publicMessage{content: ac.content, auth: ac.auth}})
+	if err != nil {
+		return nil, nil, err
+	}
+	g.gc = newGC
+	g.installEpoch(es, gcb)
+	g.confirmationTag = ac.auth.confirmationTag
+	g.interimTranscriptHash = s.interimTranscriptHash(confirmed, ac.auth.confirmationTag)
+	g.privKeys = keys
+	return g, msg, nil
 }

@@ -133,4 +133,28 @@ func init() {
 	}
 }
 
-func checkStateRoundTrip(g *Group) error { return nil }
+// checkStateRoundTrip serializes g, restores it, and requires identical
+// bytes and identical behaviour (same exporter output).
+func checkStateRoundTrip(g *Group) error {
+	a, err := g.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	h, err := UnmarshalGroup(a, g.cfg)
+	if err != nil {
+		return fmt.Errorf("restoring state: %w", err)
+	}
+	b, err := h.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(a, b) {
+		return errStateMismatch
+	}
+	e1, _ := g.Export("state", nil, 16)
+	e2, _ := h.Export("state", nil, 16)
+	if !bytes.Equal(e1, e2) || !bytes.Equal(g.tree.rootHash(), h.tree.rootHash()) {
+		return errStateMismatch
+	}
+	return nil
+}
