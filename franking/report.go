@@ -162,7 +162,8 @@ type TranscriptItem struct {
 	Commitment  Commitment
 	Prev        Commitment
 	LastSeen    Commitment
-	// Content is the verified message content.
+	// Content is the verified message content. It aliases the submitted
+	// ReportedMessage.Plaintext.
 	Content []byte
 	// Verified is true when the commitment opened and the tag verified;
 	// VerifyReport returns no transcript otherwise, so it is always true in
