@@ -33,7 +33,7 @@ type applied struct {
 	addedKPs     []*keyPackage
 	removed      []Member
 	updated      []leafIndex
-	pskIDs       []PreSharedKeyID
+	pskIDs       []preSharedKeyID
 	psks         [][]byte
 	externalInit []byte
 	reinit       *reInit
@@ -46,7 +46,7 @@ func (s *suite) proposalRef(ac *authenticatedContent) []byte {
 }
 
 // resolvePSK returns the value of a PSK (Section 8.4).
-func (g *Group) resolvePSK(id *PreSharedKeyID) ([]byte, error) {
+func (g *Group) resolvePSK(id *preSharedKeyID) ([]byte, error) {
 	if len(id.PSKNonce) != g.s.nh {
 		return nil, errors.New("mls: PSK nonce has the wrong length")
 	}

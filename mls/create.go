@@ -116,7 +116,7 @@ func (g *Group) Commit(opts CommitOptions) (*CommitResult, error) {
 		if err != nil {
 			return nil, err
 		}
-		byValue(&proposal{typ: proposalPSK, psk: &PreSharedKeyID{PSKType: pskTypeExternal, PSKID: id, PSKNonce: nonce}})
+		byValue(&proposal{typ: proposalPSK, psk: &preSharedKeyID{PSKType: pskTypeExternal, PSKID: id, PSKNonce: nonce}})
 	}
 
 	g.tree.begin()

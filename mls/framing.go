@@ -273,7 +273,7 @@ func (w *welcome) unmarshal(s *cryptobyte.String) bool {
 type groupSecrets struct {
 	joinerSecret []byte
 	pathSecret   []byte // nil when absent
-	psks         []PreSharedKeyID
+	psks         []preSharedKeyID
 }
 
 func (g *groupSecrets) marshal(b *cryptobyte.Builder) {
@@ -307,7 +307,7 @@ func (g *groupSecrets) unmarshal(s *cryptobyte.String) bool {
 		return false
 	}
 	for !v.Empty() {
-		var p PreSharedKeyID
+		var p preSharedKeyID
 		if !p.unmarshal(&v) {
 			return false
 		}

@@ -62,7 +62,7 @@ func JoinGroup(welcomeMsg []byte, kp *KeyPackageBundle, ratchetTree []byte, cfg 
 		}
 		psks = append(psks, v)
 	}
-	// "if a PreSharedKeyID has type resumption with usage reinit or
+	// "if a preSharedKeyID has type resumption with usage reinit or
 	// branch, verify that it is the only such PSK."
 	if specialPSKs > 1 {
 		return nil, errors.New("mls: several reinit or branch PSKs in a Welcome")
@@ -301,7 +301,7 @@ func JoinExternal(groupInfoMsg, ratchetTree []byte, sig *SignaturePrivateKey, cr
 		if err != nil {
 			return nil, nil, err
 		}
-		props = append(props, resolvedProposal{p: &proposal{typ: proposalPSK, psk: &PreSharedKeyID{PSKType: pskTypeExternal, PSKID: id, PSKNonce: nonce}}, sender: committer})
+		props = append(props, resolvedProposal{p: &proposal{typ: proposalPSK, psk: &preSharedKeyID{PSKType: pskTypeExternal, PSKID: id, PSKNonce: nonce}}, sender: committer})
 	}
 	g.tree.begin()
 	a, err := g.applyProposals(props, committer)

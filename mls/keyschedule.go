@@ -190,8 +190,8 @@ const (
 	resumptionBranch      uint8 = 3
 )
 
-// PreSharedKeyID identifies a PSK (RFC 9420, Section 8.4).
-type PreSharedKeyID struct {
+// preSharedKeyID is PreSharedKeyID; it identifies a PSK (RFC 9420, Section 8.4).
+type preSharedKeyID struct {
 	PSKType uint8 // 1 external, 2 resumption
 	// External PSKs.
 	PSKID []byte
@@ -203,7 +203,7 @@ type PreSharedKeyID struct {
 	PSKNonce []byte
 }
 
-func (p *PreSharedKeyID) marshal(b *cryptobyte.Builder) {
+func (p *preSharedKeyID) marshal(b *cryptobyte.Builder) {
 	b.AddUint8(p.PSKType)
 	switch p.PSKType {
 	case pskTypeExternal:
@@ -216,7 +216,7 @@ func (p *PreSharedKeyID) marshal(b *cryptobyte.Builder) {
 	addVarBytes(b, p.PSKNonce)
 }
 
-func (p *PreSharedKeyID) unmarshal(s *cryptobyte.String) bool {
+func (p *preSharedKeyID) unmarshal(s *cryptobyte.String) bool {
 	if !s.ReadUint8(&p.PSKType) {
 		return false
 	}
@@ -241,7 +241,7 @@ func (p *PreSharedKeyID) unmarshal(s *cryptobyte.String) bool {
 //	psk_extracted_[i] = KDF.Extract(0, psk_[i])
 //	psk_input_[i] = ExpandWithLabel(psk_extracted_[i], "derived psk", PSKLabel, KDF.Nh)
 //	psk_secret_[i] = KDF.Extract(psk_input_[i], psk_secret_[i-1])
-func (s *suite) pskSecret(ids []PreSharedKeyID, psks [][]byte) []byte {
+func (s *suite) pskSecret(ids []preSharedKeyID, psks [][]byte) []byte {
 	zero := make([]byte, s.nh)
 	secret := zero
 	for i := range ids {

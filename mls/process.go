@@ -269,7 +269,7 @@ func (g *Group) ProposeExternalPSK(id []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	psk := &PreSharedKeyID{PSKType: pskTypeExternal, PSKID: id, PSKNonce: nonce}
+	psk := &preSharedKeyID{PSKType: pskTypeExternal, PSKID: id, PSKNonce: nonce}
 	if _, err := g.resolvePSK(psk); err != nil {
 		return nil, err
 	}

@@ -393,7 +393,7 @@ type proposal struct {
 	add          *keyPackage
 	update       *leafNode
 	remove       leafIndex
-	psk          *PreSharedKeyID
+	psk          *preSharedKeyID
 	reinit       *reInit
 	kemOutput    []byte      // external_init
 	gcExtensions []Extension // group_context_extensions
@@ -452,7 +452,7 @@ func (p *proposal) unmarshalBody(s *cryptobyte.String) bool {
 		p.remove = leafIndex(r)
 		return true
 	case proposalPSK:
-		p.psk = new(PreSharedKeyID)
+		p.psk = new(preSharedKeyID)
 		return p.psk.unmarshal(s)
 	case proposalReInit:
 		p.reinit = new(reInit)

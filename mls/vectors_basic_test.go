@@ -321,10 +321,10 @@ func init() {
 		if err != nil {
 			return err
 		}
-		var ids []PreSharedKeyID
+		var ids []preSharedKeyID
 		var vals [][]byte
 		for _, p := range c.PSKs {
-			ids = append(ids, PreSharedKeyID{PSKType: pskTypeExternal, PSKID: p.PSKID, PSKNonce: p.PSKNonce})
+			ids = append(ids, preSharedKeyID{PSKType: pskTypeExternal, PSKID: p.PSKID, PSKNonce: p.PSKNonce})
 			vals = append(vals, p.PSK)
 		}
 		return expectEqual("psk_secret", s.pskSecret(ids, vals), c.PSKSecret)
