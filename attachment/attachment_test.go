@@ -2,6 +2,9 @@ package attachment
 
 import (
 	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -468,3 +471,35 @@ func (w errWriter) Write([]byte) (int, error) { return 0, w.err }
 type errReader struct{ err error }
 
 func (r errReader) Read([]byte) (int, error) { return 0, r.err }
+
+// TestFormatVector rebuilds a two-chunk ciphertext from
+// docs/protocol/attachment.md with independent code (x/crypto HKDF, the
+// standard library's AES-CTR and HMAC) and compares it byte for byte.
+func TestFormatVector(t *testing.T) {
+	secret := Secret{0x01, 0x02}
+	pt := randBytes(21, 64+10)
+	got := encryptChunk(t, secret, pt, 64)
+
+	encKey := hkdfExpandLabel(secret[:], "ward/attachment/v1/aes-256-ctr key")
+	macKey := hkdfExpandLabel(secret[:], "ward/attachment/v1/hmac-sha256 key")
+	commitment := hkdfExpandLabel(secret[:], "ward/attachment/v1/key commitment")
+	header := append([]byte{1, 0, 0, 0, 64}, commitment...)
+	headerHash := sha256.Sum256(header)
+	want := bytes.Clone(header)
+	block, _ := aes.NewCipher(encKey)
+	for i, p := range [][]byte{pt[:64], pt[64:]} {
+		iv := make([]byte, 16)
+		iv[7] = byte(i)
+		ct := make([]byte, len(p))
+		cipher.NewCTR(block, iv).XORKeyStream(ct, p)
+		m := hmac.New(sha256.New, macKey)
+		m.Write(headerHash[:])
+		m.Write([]byte{0, 0, 0, 0, 0, 0, 0, byte(i)})
+		m.Write([]byte{byte(i)}) // final flag: chunk 1 is final
+		m.Write(ct)
+		want = append(append(want, ct...), m.Sum(nil)...)
+	}
+	if !bytes.Equal(got, want) {
+		t.Error("ciphertext differs from the specification")
+	}
+}

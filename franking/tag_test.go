@@ -2,6 +2,9 @@ package franking
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"testing"
 )
@@ -247,5 +250,43 @@ func TestContextEncoding(t *testing.T) {
 		if _, err := ParseContext(append(b, 0)); err == nil {
 			t.Error("trailing byte accepted")
 		}
+	}
+}
+
+// TestTagVector recomputes a tag from docs/protocol/franking.md, building the
+// context encoding by hand.
+func TestTagVector(t *testing.T) {
+	key := TagKey{ID: 0x01020304}
+	for i := range key.Secret {
+		key.Secret[i] = byte(i)
+	}
+	kr, err := NewKeyring(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testContext(Commitment{0xcc})
+	got, err := kr.Tag(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := []byte("ward/franking/v1/tag")
+	msg = append(msg, 1)                    // version
+	msg = append(msg, ctx.Commitment[:]...) // commitment
+	msg = append(msg, 1)                    // kind: direct
+	msg = append(msg, ctx.SenderAccount[:]...)
+	msg = append(msg, 0, 0, 0, 3) // sender device
+	msg = append(msg, 16)         // conversation length
+	msg = append(msg, ctx.Conversation...)
+	msg = binary.BigEndian.AppendUint64(msg, ctx.Timestamp)
+	msg = append(msg, ctx.MessageID[:]...)
+	m := hmac.New(sha256.New, key.Secret[:])
+	m.Write(msg)
+	want := append([]byte{1, 2, 3, 4}, m.Sum(nil)...)
+	if !bytes.Equal(got[:], want) {
+		t.Errorf("tag %x, want %x", got, want)
+	}
+	enc, _ := ctx.Marshal()
+	if !bytes.Equal(enc, msg[len("ward/franking/v1/tag"):]) {
+		t.Error("context encoding differs from the specification")
 	}
 }
