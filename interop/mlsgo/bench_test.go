@@ -29,6 +29,7 @@ type benchGroup struct {
 	n         int
 	committer *member
 	receiver  *member   // leaf 1, the copath member at level 0
+	refiller  *member   // the copath member whose subtree holds leaf n
 	live      []*member // committer first, then the copath members
 	joined    int       // members added (and removed) after setup
 }
@@ -64,6 +65,7 @@ func newBenchGroup(b *testing.B, impl Implementation, suite Suite, n int) *bench
 		g.live = append(g.live, j)
 	}
 	g.receiver = g.live[1]
+	g.refiller = g.live[len(g.live)-1]
 	roster := g.committer.c.Members()
 	if len(roster) != n {
 		b.Fatalf("bulk add: %d members, want %d", len(roster), n)
@@ -90,27 +92,50 @@ func newBenchGroup(b *testing.B, impl Implementation, suite Suite, n int) *bench
 	return g
 }
 
-// commitToReceiver has the committer make a commit (opts) that the receiver
-// processes, keeping the two in step; the other live members fall behind,
-// which the benchmarks do not need.
+// followers are the live members kept in step with every untimed commit:
+// the receiver and the refiller (the others fall behind after setup, which
+// the benchmarks do not need).
+func (g *benchGroup) followers() []*member {
+	if g.refiller == g.receiver {
+		return []*member{g.receiver}
+	}
+	return []*member{g.receiver, g.refiller}
+}
+
+// deliver hands a commit to every follower except the sender.
+func (g *benchGroup) deliver(b *testing.B, from *member, commit []byte) {
+	for _, m := range append([]*member{g.committer}, g.followers()...) {
+		if m == from {
+			continue
+		}
+		if _, err := m.c.Process(commit); err != nil {
+			must(b, m, "process", err)
+		}
+	}
+}
+
+// commitToReceiver has the committer make a commit (opts) and delivers it to
+// the followers.
 func (g *benchGroup) commitToReceiver(b *testing.B, opts CommitOptions) *CommitOutput {
 	out, err := g.committer.c.Commit(opts)
 	must(b, g.committer, "commit", err)
-	if _, err := g.receiver.c.Process(out.Commit); err != nil {
-		must(b, g.receiver, "process", err)
-	}
+	g.deliver(b, g.committer, out.Commit)
 	return out
 }
 
-// remove takes a member added by a benchmark out again, so that every
-// iteration sees the same group: the removed leaf is the last one, the tree
-// truncates back, and the committer's copath still resolves to one node per
-// level (RFC 9420 Section 12.1.3 blanks only the removed leaf's direct path).
+// remove takes a member added by a benchmark out again so that every
+// iteration sees the same group. The added member took leaf n, inside the
+// refiller's copath subtree; removing it blanks its direct path
+// (RFC 9420 Section 12.1.3), including that subtree's root, so the refiller
+// then commits with a path to fill the root again, as after setup.
 func (g *benchGroup) remove(b *testing.B, m *member) {
 	g.commitToReceiver(b, CommitOptions{Removes: [][]byte{[]byte(m.name)}})
 	if got := len(g.committer.c.Members()); got != g.n {
 		b.Fatalf("after removing %s the group has %d members, want %d", m, got, g.n)
 	}
+	out, err := g.refiller.c.Commit(CommitOptions{ForcePath: true})
+	must(b, g.refiller, "refill commit", err)
+	g.deliver(b, g.refiller, out.Commit)
 }
 
 func (g *benchGroup) freshKeyPackage(b *testing.B) (*member, []byte) {
@@ -163,6 +188,11 @@ func BenchmarkGroup(b *testing.B) {
 							if err != nil {
 								b.Fatal(err)
 							}
+							if g.refiller != g.receiver {
+								if _, err := g.refiller.c.Process(out.Commit); err != nil {
+									b.Fatal(err)
+								}
+							}
 							b.StartTimer()
 							if _, err := g.receiver.c.Process(out.Commit); err != nil {
 								b.Fatal(err)
@@ -181,9 +211,7 @@ func BenchmarkGroup(b *testing.B) {
 								b.Fatal(err)
 							}
 							b.StopTimer()
-							if _, err := g.receiver.c.Process(out.Commit); err != nil {
-								b.Fatal(err)
-							}
+							g.deliver(b, g.committer, out.Commit)
 							g.remove(b, m)
 							b.StartTimer()
 						}
