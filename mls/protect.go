@@ -139,7 +139,7 @@ func (e *epochKeys) unprotectPrivate(pm *privateMessage) (*authenticatedContent,
 	if pm.contentType == contentApplication {
 		kind = ratchetApplication
 	}
-	kn, err := e.secretTree.get(leafIndex(leaf), kind, gen)
+	kn, consume, err := e.secretTree.get(leafIndex(leaf), kind, gen)
 	if err != nil {
 		return nil, err
 	}
@@ -152,6 +152,7 @@ func (e *epochKeys) unprotectPrivate(pm *privateMessage) (*authenticatedContent,
 	if err != nil {
 		return nil, errDecrypt
 	}
+	consume()
 	ac := &authenticatedContent{wireFormat: wireFormatPrivateMessage}
 	c := &ac.content
 	c.groupID, c.epoch, c.contentType, c.authenticatedData = pm.groupID, pm.epoch, pm.contentType, pm.authenticatedData

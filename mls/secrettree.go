@@ -100,11 +100,40 @@ func (t *secretTree) ratchets(l leafIndex) (*leafRatchets, error) {
 	if err != nil {
 		return nil, err
 	}
-	lr := &leafRatchets{}
-	lr.r[ratchetHandshake] = &hashRatchet{secret: t.s.expandWithLabel(sec, "handshake", nil, t.s.nh)}
-	lr.r[ratchetApplication] = &hashRatchet{secret: t.s.expandWithLabel(sec, "application", nil, t.s.nh)}
+	lr := t.newLeafRatchets(sec)
 	t.leaves[l] = lr
 	return lr, nil
+}
+
+func (t *secretTree) newLeafRatchets(leafSecret []byte) *leafRatchets {
+	lr := &leafRatchets{}
+	lr.r[ratchetHandshake] = &hashRatchet{secret: t.s.expandWithLabel(leafSecret, "handshake", nil, t.s.nh)}
+	lr.r[ratchetApplication] = &hashRatchet{secret: t.s.expandWithLabel(leafSecret, "application", nil, t.s.nh)}
+	return lr
+}
+
+// peekLeafSecret derives the secret of leaf l without changing the tree.
+func (t *secretTree) peekLeafSecret(l leafIndex) ([]byte, error) {
+	if uint32(l) >= t.nLeaves {
+		return nil, fmt.Errorf("mls: leaf %d outside the secret tree", l)
+	}
+	x := l.node()
+	path := append([]nodeIndex{x}, directPath(x, t.nLeaves)...)
+	for i, n := range path {
+		sec, ok := t.nodes[n]
+		if !ok {
+			continue
+		}
+		for j := i; j > 0; j-- {
+			label := "right"
+			if path[j-1] < path[j] {
+				label = "left"
+			}
+			sec = t.s.expandWithLabel(sec, "tree", []byte(label), t.s.nh)
+		}
+		return sec, nil
+	}
+	return nil, ErrGenerationConsumed
 }
 
 // keyNonceAt returns ratchet_key/nonce for the ratchet's current generation.
@@ -136,46 +165,66 @@ func (t *secretTree) next(l leafIndex, kind ratchetKind) (keyNonce, uint32, erro
 	return kn, g, nil
 }
 
-// get returns the key for generation g of leaf l's ratchet, keeping keys of
-// skipped generations within the limits, and deleting the returned key.
-func (t *secretTree) get(l leafIndex, kind ratchetKind, g uint32) (keyNonce, error) {
-	lr, err := t.ratchets(l)
-	if err != nil {
-		return keyNonce{}, err
+// get returns the key for generation g of leaf l's ratchet and a function
+// that consumes it. Nothing changes until consume is called, so that a
+// forged message cannot burn the key of a genuine one: callers consume
+// only after the AEAD opened. Consuming keeps keys of skipped generations
+// within the limits and deletes the returned one.
+func (t *secretTree) get(l leafIndex, kind ratchetKind, g uint32) (kn keyNonce, consume func(), err error) {
+	lr, stored := t.leaves[l]
+	if !stored {
+		sec, err := t.peekLeafSecret(l)
+		if err != nil {
+			return keyNonce{}, nil, err
+		}
+		lr = t.newLeafRatchets(sec)
 	}
 	r := lr.r[kind]
 	if g < r.generation {
 		kn, ok := r.skipped[g]
 		if !ok {
-			return keyNonce{}, ErrGenerationConsumed
+			return keyNonce{}, nil, ErrGenerationConsumed
 		}
-		delete(r.skipped, g)
-		return kn, nil
+		return kn, func() { delete(r.skipped, g) }, nil
 	}
 	if g-r.generation > maxForwardGenerations {
-		return keyNonce{}, fmt.Errorf("mls: generation %d too far ahead", g)
+		return keyNonce{}, nil, fmt.Errorf("mls: generation %d too far ahead", g)
 	}
-	for r.generation < g {
-		if r.skipped == nil {
-			r.skipped = map[uint32]keyNonce{}
+	if g == ^uint32(0) {
+		return keyNonce{}, nil, errors.New("mls: ratchet exhausted")
+	}
+	// Derive forward on a scratch copy.
+	w := &hashRatchet{generation: r.generation, secret: r.secret}
+	var skipped []uint32
+	var skippedKeys []keyNonce
+	for w.generation < g {
+		skipped = append(skipped, w.generation)
+		skippedKeys = append(skippedKeys, t.keyNonceAt(w))
+		t.advance(w)
+	}
+	kn = t.keyNonceAt(w)
+	t.advance(w)
+	return kn, func() {
+		if !stored {
+			t.leafSecret(l) // delete the consumed path of node secrets
+			t.leaves[l] = lr
 		}
-		r.skipped[r.generation] = t.keyNonceAt(r)
-		t.advance(r)
-	}
-	// Keep only the most recent maxSkippedKeys skipped keys.
-	for len(r.skipped) > maxSkippedKeys {
-		oldest := ^uint32(0)
-		for k := range r.skipped {
-			oldest = min(oldest, k)
+		r.generation, r.secret = w.generation, w.secret
+		for i, sg := range skipped {
+			if r.skipped == nil {
+				r.skipped = map[uint32]keyNonce{}
+			}
+			r.skipped[sg] = skippedKeys[i]
 		}
-		delete(r.skipped, oldest)
-	}
-	kn := t.keyNonceAt(r)
-	if r.generation == ^uint32(0) {
-		return keyNonce{}, errors.New("mls: ratchet exhausted")
-	}
-	t.advance(r)
-	return kn, nil
+		// Keep only the most recent maxSkippedKeys skipped keys.
+		for len(r.skipped) > maxSkippedKeys {
+			oldest := ^uint32(0)
+			for k := range r.skipped {
+				oldest = min(oldest, k)
+			}
+			delete(r.skipped, oldest)
+		}
+	}, nil
 }
 
 // senderDataKeyNonce derives the sender data key and nonce (RFC 9420,

@@ -214,14 +214,16 @@ func init() {
 		tree := newSecretTree(s, c.EncryptionSecret, uint32(len(c.Leaves)))
 		for i, gens := range c.Leaves {
 			for _, g := range gens {
-				hs, err := tree.get(leafIndex(i), ratchetHandshake, g.Generation)
+				hs, consumeHS, err := tree.get(leafIndex(i), ratchetHandshake, g.Generation)
 				if err != nil {
 					return err
 				}
-				app, err := tree.get(leafIndex(i), ratchetApplication, g.Generation)
+				consumeHS()
+				app, consumeApp, err := tree.get(leafIndex(i), ratchetApplication, g.Generation)
 				if err != nil {
 					return err
 				}
+				consumeApp()
 				if err := errors.Join(expectEqual("handshake key", hs.key, g.HandshakeKey),
 					expectEqual("handshake nonce", hs.nonce, g.HandshakeNonce),
 					expectEqual("application key", app.key, g.ApplicationKey),
@@ -229,7 +231,7 @@ func init() {
 					return fmt.Errorf("leaf %d generation %d: %w", i, g.Generation, err)
 				}
 				// The consumed generation must now be refused (replay).
-				if _, err := tree.get(leafIndex(i), ratchetApplication, g.Generation); !errors.Is(err, ErrGenerationConsumed) {
+				if _, _, err := tree.get(leafIndex(i), ratchetApplication, g.Generation); !errors.Is(err, ErrGenerationConsumed) {
 					return fmt.Errorf("replayed generation accepted: %v", err)
 				}
 			}

@@ -1,0 +1,261 @@
+package mls
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+)
+
+// twoMembers returns Alice's and Bob's groups after Alice added Bob.
+func twoMembers(t *testing.T, cs CipherSuite) (*Group, *Group) {
+	t.Helper()
+	alice, bob := newClient(t, cs, "alice"), newClient(t, cs, "bob")
+	ga, err := NewGroup(cs, []byte("negative"), alice.sig, alice.cred, nil, alice.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp := bob.keyPackage(t)
+	res, err := ga.Commit(CommitOptions{Add: [][]byte{kp.KeyPackage()}, RatchetTreeInWelcome: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ga.MergePendingCommit(); err != nil {
+		t.Fatal(err)
+	}
+	gb, err := JoinGroup(res.Welcome, kp, nil, bob.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ga, gb
+}
+
+// An outsider forges a commit that adds Mallory, claiming to be Alice: the
+// signature does not verify under Alice's leaf key.
+func TestRejectAddNotSignedByMember(t *testing.T) {
+	cs := MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519
+	ga, gb := twoMembers(t, cs)
+	mallory := newClient(t, cs, "mallory")
+	// Mallory holds a copy of Alice's state but her own signing key.
+	state, err := ga.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	forger, err := UnmarshalGroup(state, ga.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forger.sigKey = mallory.sig
+	mkp := mallory.keyPackage(t)
+	res, err := forger.Commit(CommitOptions{Add: [][]byte{mkp.KeyPackage()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := gb.MarshalBinary()
+	if _, err := gb.ProcessMessage(res.Commit); !errors.Is(err, errSignature) {
+		t.Fatalf("forged add: got %v, want a signature error", err)
+	}
+	after, _ := gb.MarshalBinary()
+	if !bytes.Equal(before, after) {
+		t.Fatal("rejected commit changed the state")
+	}
+	// The same Add proposed by a non-member (no membership key) fails on
+	// the membership tag.
+	prop, err := forger.ProposeAdd(mkp.KeyPackage())
+	if err != nil {
+		t.Fatal(err)
+	}
+	forgerEpoch := forger.membershipKey
+	forger.membershipKey = make([]byte, len(forgerEpoch))
+	prop2, _ := forger.ProposeAdd(mkp.KeyPackage())
+	if _, err := gb.ProcessMessage(prop); !errors.Is(err, errSignature) {
+		t.Fatalf("proposal signed by outsider: got %v", err)
+	}
+	if _, err := gb.ProcessMessage(prop2); !errors.Is(err, errMembershipTag) {
+		t.Fatalf("proposal with a wrong membership key: got %v", err)
+	}
+}
+
+// Every flipped byte of a commit and of an application message is rejected
+// and leaves the receiver's state as it was.
+func TestTamperedMessagesRejected(t *testing.T) {
+	cs := MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519
+	ga, gb := twoMembers(t, cs)
+	app, err := ga.Protect([]byte("hi"), []byte("ad"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := ga.Commit(CommitOptions{ForcePath: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, msg := range [][]byte{app, res.Commit} {
+		before, _ := gb.MarshalBinary()
+		for i := range msg {
+			bad := bytes.Clone(msg)
+			bad[i] ^= 0x01
+			if _, err := gb.ProcessMessage(bad); err == nil {
+				t.Fatalf("byte %d flipped: accepted", i)
+			}
+		}
+		after, _ := gb.MarshalBinary()
+		if !bytes.Equal(before, after) {
+			t.Fatal("rejected messages changed the state")
+		}
+	}
+	// The genuine messages still go through after all the forgeries.
+	if _, err := gb.ProcessMessage(app); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gb.ProcessMessage(res.Commit); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRejectBadSignature(t *testing.T) {
+	cs := MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519
+	ga, gb := twoMembers(t, cs)
+	// Alice signs with a key that is not her leaf's.
+	other := newClient(t, cs, "other")
+	real := ga.sigKey
+	ga.sigKey = other.sig
+	msg, err := ga.Protect([]byte("x"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ga.sigKey = real
+	if _, err := gb.ProcessMessage(msg); !errors.Is(err, errSignature) {
+		t.Fatalf("got %v, want signature error", err)
+	}
+}
+
+func TestRejectWrongEpoch(t *testing.T) {
+	cs := MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519
+	ga, gb := twoMembers(t, cs)
+	old, err := ga.Protect([]byte("old epoch"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := ga.Commit(CommitOptions{ForcePath: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ga.ProcessMessage(res.Commit); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gb.ProcessMessage(res.Commit); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gb.ProcessMessage(old); !errors.Is(err, ErrWrongEpoch) {
+		t.Fatalf("old-epoch message: got %v", err)
+	}
+	// Replaying the commit is also a wrong-epoch message now.
+	if _, err := gb.ProcessMessage(res.Commit); !errors.Is(err, ErrWrongEpoch) {
+		t.Fatalf("replayed commit: got %v", err)
+	}
+}
+
+func TestRejectReplayedGeneration(t *testing.T) {
+	cs := MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519
+	ga, gb := twoMembers(t, cs)
+	var msgs [][]byte
+	for i := 0; i < 3; i++ {
+		m, err := ga.Protect([]byte{byte(i)}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, m)
+	}
+	// Out of order delivery works; each generation opens exactly once.
+	for _, i := range []int{2, 0, 1} {
+		if _, err := gb.ProcessMessage(msgs[i]); err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+	}
+	for i := range msgs {
+		if _, err := gb.ProcessMessage(msgs[i]); !errors.Is(err, ErrGenerationConsumed) {
+			t.Fatalf("replayed message %d: got %v", i, err)
+		}
+	}
+}
+
+// A joiner rejects a ratchet tree whose parent hash was tampered with.
+func TestRejectTamperedParentHash(t *testing.T) {
+	cs := MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519
+	ga, gb := twoMembers(t, cs)
+	_ = gb
+	carol := newClient(t, cs, "carol")
+	// Give the tree a parent node: Bob commits with a path.
+	res, err := gb.Commit(CommitOptions{ForcePath: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gb.MergePendingCommit(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ga.ProcessMessage(res.Commit); err != nil {
+		t.Fatal(err)
+	}
+	tree := ga.tree
+	if tree.nodes[1].parent == nil {
+		t.Fatal("expected a parent node")
+	}
+	if err := tree.verifyParentHashes(); err != nil {
+		t.Fatalf("genuine tree: %v", err)
+	}
+	bad := tree.clone()
+	p := *bad.nodes[1].parent
+	p.parentHash = []byte{1, 2, 3}
+	bad.setNode(1, node{parent: &p})
+	if err := bad.verifyParentHashes(); err == nil {
+		t.Fatal("tampered parent hash accepted")
+	}
+	// Through the API: a Welcome plus a tree whose parent key was swapped.
+	kp := carol.keyPackage(t)
+	res, err = ga.Commit(CommitOptions{Add: [][]byte{kp.KeyPackage()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ga.MergePendingCommit(); err != nil {
+		t.Fatal(err)
+	}
+	bad = ga.tree.clone()
+	for i := range bad.nodes {
+		if pn := bad.nodes[i].parent; pn != nil {
+			q := *pn
+			q.parentHash = bytes.Clone(q.parentHash)
+			if len(q.parentHash) > 0 {
+				q.parentHash[0] ^= 1
+			} else {
+				q.parentHash = []byte{0}
+			}
+			bad.setNode(nodeIndex(i), node{parent: &q})
+			break
+		}
+	}
+	if _, err := JoinGroup(res.Welcome, kp, encode(bad), carol.cfg); err == nil {
+		t.Fatal("join with a tampered tree accepted")
+	}
+	if _, err := JoinGroup(res.Welcome, kp, ga.RatchetTree(), carol.cfg); err != nil {
+		t.Fatalf("join with the genuine tree: %v", err)
+	}
+}
+
+// The credential callback can veto members.
+func TestCredentialValidatorRejects(t *testing.T) {
+	cs := MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519
+	ga, gb := twoMembers(t, cs)
+	eve := newClient(t, cs, "eve")
+	gb.cfg.ValidateCredential = func(_ CipherSuite, c Credential, _ []byte) error {
+		if string(c.Identity) == "eve" {
+			return errors.New("not in any signed device list")
+		}
+		return nil
+	}
+	res, err := ga.Commit(CommitOptions{Add: [][]byte{eve.keyPackage(t).KeyPackage()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gb.ProcessMessage(res.Commit); err == nil {
+		t.Fatal("commit adding a rejected credential accepted")
+	}
+}
