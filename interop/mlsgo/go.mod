@@ -8,6 +8,6 @@ require github.com/thomas-vilte/mls-go v1.6.0
 
 require (
 	github.com/wardchat/ward v0.0.0-00010101000000-000000000000
-	golang.org/x/crypto v0.58.0 // indirect
+	golang.org/x/crypto v0.58.0
 	golang.org/x/sys v0.49.0 // indirect
 )
