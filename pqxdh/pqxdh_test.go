@@ -468,3 +468,25 @@ func TestParsedBundleAgrees(t *testing.T) {
 		t.Fatal("SK mismatch after encoding round trips")
 	}
 }
+
+func TestInitialHeaderSizes(t *testing.T) {
+	// The sizes documented in docs/protocol/pqxdh.md.
+	r := testRand(13)
+	alice, bob := newDevice(t, r), newDevice(t, r)
+	for _, tc := range []struct {
+		opk  bool
+		want int
+	}{{true, 1198}, {false, 1194}} {
+		_, h, _, err := InitiatorAgree(r, alice.id, bob.bundle(tc.opk, false))
+		if err != nil {
+			t.Fatal(err)
+		}
+		enc, err := h.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(enc) != tc.want {
+			t.Errorf("header with OPK=%v is %d bytes, want %d", tc.opk, len(enc), tc.want)
+		}
+	}
+}
