@@ -69,8 +69,15 @@ func runSchedule(t *testing.T, seed uint64) {
 	tamper := func(f *flight) {
 		to := 1 - f.from
 		before := marshalPeer(t, peers[to])
-		for range 4 {
-			i := rng.IntN(len(f.msg))
+		positions := []int{rng.IntN(len(f.msg)), rng.IntN(len(f.msg)), rng.IntN(len(f.msg)), rng.IntN(len(f.msg))}
+		if seed%20 == 0 && f.msg[1] == TypeRatchet {
+			// A sample of plain messages gets every byte flipped.
+			positions = positions[:0]
+			for i := range f.msg {
+				positions = append(positions, i)
+			}
+		}
+		for _, i := range positions {
 			if _, _, err := peers[to].Decrypt(devs[to].id, devs[to].store, flipped(f.msg, i, byte(1+rng.IntN(255)))); err == nil {
 				fail("tampered byte %d accepted", i)
 			}
