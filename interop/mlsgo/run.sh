@@ -5,8 +5,7 @@
 #   MLS_TEST_VECTORS  vectors directory (default: shared/mls-test-vectors next
 #                     to the repository, i.e. <repo>/../shared/mls-test-vectors)
 #   MLS_INTEROP_DEEP=1  also run deep_random.json (about 30 s per run)
-#   MLS_INTEROP_TAGS    extra build tags, e.g. "wardmls" for the Ward adapter
-#                       against the working tree's mls package
+#   MLS_INTEROP_TAGS    extra build tags for go vet and go test
 # Extra arguments are passed to `go test` (e.g. -run, -v).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
