@@ -72,6 +72,36 @@ type Config struct {
 	// 720h (30 days).
 	BlobRetention time.Duration `json:"blob_retention" env:"WARD_BLOB_RETENTION" flag:"blob-retention"`
 
+	// TokenTTL is how long a session token from Authenticate stays valid.
+	// Default 24h.
+	TokenTTL time.Duration `json:"token_ttl" env:"WARD_TOKEN_TTL" flag:"token-ttl"`
+
+	// PrekeyLowThreshold: when a device has fewer one-time prekeys (of
+	// either kind) than this, the server sends it a PrekeysLow frame on its
+	// stream. Default 10.
+	PrekeyLowThreshold int `json:"prekey_low_threshold" env:"WARD_PREKEY_LOW_THRESHOLD" flag:"prekey-low-threshold"`
+
+	// FrankingRotation is how often the franking tag key rotates. Default
+	// 168h (7 days).
+	FrankingRotation time.Duration `json:"franking_rotation" env:"WARD_FRANKING_ROTATION" flag:"franking-rotation"`
+
+	// FrankingRetention is how long a retired franking key still verifies
+	// reports after it stopped tagging. Default 8760h (365 days).
+	FrankingRetention time.Duration `json:"franking_retention" env:"WARD_FRANKING_RETENTION" flag:"franking-retention"`
+
+	// Invites says who may create invite codes with CreateInvite: "admins"
+	// (the accounts named in Admins) or "members" (any account). Default
+	// "admins". The operator can always create one with "wardd invite".
+	Invites string `json:"invites" env:"WARD_INVITES" flag:"invites"`
+
+	// Admins is a comma-separated list of handles of administrator accounts.
+	// Default empty.
+	Admins string `json:"admins" env:"WARD_ADMINS" flag:"admins"`
+
+	// SweepInterval is how often expired queue entries, challenges and blobs
+	// are deleted and the franking key is checked for rotation. Default 1m.
+	SweepInterval time.Duration `json:"sweep_interval" env:"WARD_SWEEP_INTERVAL" flag:"sweep-interval"`
+
 	// ShutdownGrace bounds how long a graceful shutdown waits for in-flight
 	// requests. Default 10s.
 	ShutdownGrace time.Duration `json:"shutdown_grace" env:"WARD_SHUTDOWN_GRACE" flag:"shutdown-grace"`
@@ -96,6 +126,12 @@ func DefaultConfig() Config {
 		MaxBlobBytes:         100 << 20,
 		BlobRetention:        30 * 24 * time.Hour,
 		ShutdownGrace:        10 * time.Second,
+		TokenTTL:             24 * time.Hour,
+		PrekeyLowThreshold:   10,
+		FrankingRotation:     7 * 24 * time.Hour,
+		FrankingRetention:    365 * 24 * time.Hour,
+		Invites:              "admins",
+		SweepInterval:        time.Minute,
 	}
 }
 
@@ -117,6 +153,9 @@ func (c *Config) Validate() error {
 	if c.Registration != "open" && c.Registration != "invite" {
 		errs = append(errs, fmt.Errorf("registration %q: want open or invite", c.Registration))
 	}
+	if c.Invites != "admins" && c.Invites != "members" {
+		errs = append(errs, fmt.Errorf("invites %q: want admins or members", c.Invites))
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -137,6 +176,11 @@ func (c *Config) Validate() error {
 		{"max_blob_bytes", float64(c.MaxBlobBytes)},
 		{"blob_retention", float64(c.BlobRetention)},
 		{"shutdown_grace", float64(c.ShutdownGrace)},
+		{"token_ttl", float64(c.TokenTTL)},
+		{"prekey_low_threshold", float64(c.PrekeyLowThreshold)},
+		{"franking_rotation", float64(c.FrankingRotation)},
+		{"franking_retention", float64(c.FrankingRetention)},
+		{"sweep_interval", float64(c.SweepInterval)},
 	}
 	for _, p := range positive {
 		if p.v <= 0 {
@@ -146,10 +190,24 @@ func (c *Config) Validate() error {
 	if c.MaxEnvelopeBytes > 16<<20 {
 		errs = append(errs, errors.New("max_envelope_bytes must be at most 16 MiB"))
 	}
+	if c.FrankingRetention < c.QueueTTL {
+		errs = append(errs, errors.New("franking_retention must be at least queue_ttl, or reports of delivered messages could not be verified"))
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("config: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// AdminHandles returns the normalised handles listed in Admins.
+func (c *Config) AdminHandles() []string {
+	var out []string
+	for _, h := range strings.Split(c.Admins, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			out = append(out, strings.ToLower(h))
+		}
+	}
+	return out
 }
 
 // SQLitePath returns the SQLite database file the configuration selects, or

@@ -1,0 +1,449 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"golang.org/x/crypto/cryptobyte"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/wardchat/ward/internal/bus"
+	"github.com/wardchat/ward/internal/store"
+	wardv1 "github.com/wardchat/ward/proto/ward/v1"
+)
+
+// Delivery stream tuning.
+const (
+	// streamWindow bounds the entries pushed to a stream and not yet
+	// acknowledged (counted as a distance in sequence numbers).
+	streamWindow = 1024
+	// fetchBatch is how many entries one store read fetches.
+	fetchBatch = 128
+	// pingPeriod is how often the server pings every stream; it also
+	// re-checks each stream's queue then, repairing lost bus wake-ups.
+	pingPeriod = 30 * time.Second
+	// pongWait is how long a stream may stay silent (no frame, no pong).
+	pongWait = 75 * time.Second
+	// writeWait bounds one frame write.
+	writeWait = 10 * time.Second
+	// maxClientFrame bounds a frame from the client (an Ack is a few bytes).
+	maxClientFrame = 512
+)
+
+// Stream error codes, sent in an Error frame just before the server closes
+// the stream (docs/API.md, "Stream").
+const (
+	streamErrProtocol = "invalid_argument"
+	streamErrReplaced = "replaced"
+	streamErrRemoved  = "device_removed"
+	streamErrShutdown = "unavailable"
+)
+
+// streams is the registry of the open delivery streams of this node.
+type streams struct {
+	mu     sync.Mutex
+	byAddr map[store.Address]*stream
+	closed bool
+	wg     sync.WaitGroup // reader goroutines and the pinger
+	stop   chan struct{}
+	nextID atomic.Uint64
+}
+
+// stream is one device's open WebSocket. An idle stream owns one goroutine
+// (the reader, started fresh after the upgrade so it has a small stack) and
+// no write buffer: writes borrow a pooled buffer, and pushing new entries
+// runs on a short-lived goroutine started by a wake-up.
+type stream struct {
+	s     *Server
+	ws    *websocket.Conn
+	addr  store.Address
+	token uint64
+
+	wmu       sync.Mutex    // serialises writes to ws
+	sent      atomic.Uint64 // highest seq written to the stream
+	acked     atomic.Uint64 // highest seq acknowledged
+	scheduled atomic.Bool   // a flusher is running or about to
+	dirty     atomic.Bool   // a wake-up arrived since the flusher last looked
+	lowNotice atomic.Bool   // a PrekeysLow frame is due
+	closed    atomic.Bool
+	unsub     func()
+}
+
+var writeBufferPool sync.Pool
+
+func (s *Server) initStreams() {
+	s.streams.byAddr = make(map[store.Address]*stream)
+	s.streams.stop = make(chan struct{})
+	s.upgrader = websocket.Upgrader{
+		ReadBufferSize:  256,
+		WriteBufferSize: 1024,
+		WriteBufferPool: &writeBufferPool,
+		CheckOrigin:     func(*http.Request) bool { return true }, // token auth, no cookies
+	}
+	s.streams.wg.Add(1)
+	go s.pinger()
+}
+
+func (s *Server) closeStreams() {
+	s.streams.mu.Lock()
+	if s.streams.closed {
+		s.streams.mu.Unlock()
+		return
+	}
+	s.streams.closed = true
+	close(s.streams.stop)
+	all := make([]*stream, 0, len(s.streams.byAddr))
+	for _, st := range s.streams.byAddr {
+		all = append(all, st)
+	}
+	s.streams.mu.Unlock()
+	for _, st := range all {
+		st.close(streamErrShutdown, "server is shutting down; reconnect later")
+	}
+	s.streams.wg.Wait()
+}
+
+// pinger pings every stream and re-checks its queue every pingPeriod.
+func (s *Server) pinger() {
+	defer s.streams.wg.Done()
+	t := time.NewTicker(pingPeriod)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.streams.stop:
+			return
+		case <-t.C:
+		}
+		s.streams.mu.Lock()
+		all := make([]*stream, 0, len(s.streams.byAddr))
+		for _, st := range s.streams.byAddr {
+			all = append(all, st)
+		}
+		s.streams.mu.Unlock()
+		for _, st := range all {
+			if err := st.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
+				st.close("", "")
+				continue
+			}
+			st.wake()
+		}
+	}
+}
+
+// serveStream is GET /v1/stream. The token comes from the Authorization
+// header ("Ward <token>") or, for browsers that cannot set headers on a
+// WebSocket, the "token" query parameter.
+func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
+	tok := tokenFromHeader(r.Header.Get("Authorization"))
+	if tok == "" {
+		tok = r.URL.Query().Get("token")
+	}
+	addr, err := s.verifyToken(tok)
+	if err != nil {
+		writeHTTPError(w, err)
+		return
+	}
+	if _, err := s.st.Device(r.Context(), addr); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			err = errorf(CodePermission, "device is no longer in its account's device list")
+		}
+		writeHTTPError(w, storeErr(err, "device"))
+		return
+	}
+	if s.closing.Load() {
+		writeHTTPError(w, errorf(CodeUnavailable, "server is shutting down"))
+		return
+	}
+	ws, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader has answered with a 4xx
+	}
+	st := &stream{s: s, ws: ws, addr: addr, token: s.streams.nextID.Add(1)}
+	ws.SetReadLimit(maxClientFrame)
+
+	s.streams.mu.Lock()
+	if s.streams.closed {
+		s.streams.mu.Unlock()
+		st.closeConn(streamErrShutdown, "server is shutting down; reconnect later")
+		return
+	}
+	old := s.streams.byAddr[addr]
+	s.streams.byAddr[addr] = st
+	s.streams.wg.Add(1)
+	s.streams.mu.Unlock()
+	if old != nil {
+		old.close(streamErrReplaced, "this device opened another stream")
+	}
+	s.metrics.connections.Inc()
+	s.metrics.streamsOpened.Inc()
+	st.unsub = s.bus.Subscribe(addr, st.onEvent)
+	// Other nodes close their streams of this device.
+	s.bus.Publish(context.WithoutCancel(r.Context()), bus.Event{To: addr, Kind: bus.Replaced, Token: st.token})
+
+	if depth, err := s.st.QueueDepth(r.Context(), addr); err == nil {
+		s.metrics.backlog.Observe(float64(depth))
+	}
+	if c, err := s.st.PrekeyCounts(r.Context(), addr); err == nil && s.prekeysLow(c) {
+		st.lowNotice.Store(true)
+	}
+	st.wake() // drain the backlog
+	// The reader runs on a fresh goroutine so that the HTTP server's
+	// connection goroutine, with its larger stack, can exit.
+	go st.readLoop()
+}
+
+func (st *stream) onEvent(ev bus.Event) {
+	switch ev.Kind {
+	case bus.Messages:
+		st.wake()
+	case bus.PrekeysLow:
+		st.lowNotice.Store(true)
+		st.wake()
+	case bus.Replaced:
+		if ev.Token != st.token {
+			go st.close(streamErrReplaced, "this device opened another stream")
+		}
+	case bus.Removed:
+		go st.close(streamErrRemoved, "this device was removed from its account's device list")
+	}
+}
+
+// wake makes sure a flusher will look at the queue after this call.
+func (st *stream) wake() {
+	st.dirty.Store(true)
+	if !st.closed.Load() && st.scheduled.CompareAndSwap(false, true) {
+		go st.flushLoop()
+	}
+}
+
+func (st *stream) flushLoop() {
+	for {
+		st.dirty.Store(false)
+		more, err := st.flushOnce()
+		if err != nil {
+			st.scheduled.Store(false)
+			st.s.log.Debug("stream write failed", "err", err)
+			st.close("", "")
+			return
+		}
+		if more && !st.closed.Load() {
+			continue
+		}
+		st.scheduled.Store(false)
+		// A wake-up that saw scheduled==true before the Store above set
+		// dirty first: look again unless another flusher has taken over.
+		if st.closed.Load() || !st.dirty.Load() || !st.scheduled.CompareAndSwap(false, true) {
+			return
+		}
+	}
+}
+
+// flushOnce pushes a PrekeysLow notice if one is due and the next batch of
+// entries the window allows. It reports whether more may be waiting.
+func (st *stream) flushOnce() (bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), writeWait)
+	defer cancel()
+	s := st.s
+	if st.lowNotice.Swap(false) {
+		c, err := s.st.PrekeyCounts(ctx, st.addr)
+		if err == nil {
+			if err := st.writeFrame(&wardv1.StreamFrame{Frame: &wardv1.StreamFrame_PrekeysLow{PrekeysLow: &wardv1.PrekeysLow{Counts: protoCounts(c)}}}); err != nil {
+				return false, err
+			}
+		}
+	}
+	sent := st.sent.Load()
+	room := streamWindow - int(sent-st.acked.Load())
+	if room <= 0 {
+		return false, nil
+	}
+	limit := min(room, fetchBatch)
+	entries, err := s.st.Fetch(ctx, st.addr, sent, limit)
+	if err != nil {
+		// The store is unavailable; the next wake-up or ping retries.
+		s.log.Warn("stream fetch", "device", st.addr.String(), "err", err)
+		return false, nil
+	}
+	now := time.Now()
+	for i := range entries {
+		e := &entries[i]
+		conv, env, err := unwrapEnvelope(e.Envelope)
+		if err != nil {
+			s.log.Error("unreadable queue entry", "device", st.addr.String(), "seq", e.Seq, "err", err)
+			conv, env = nil, e.Envelope
+		}
+		d := &wardv1.Delivery{
+			Seq:             e.Seq,
+			MessageId:       e.MessageID[:],
+			SenderAccountId: e.Sender.Account[:],
+			SenderDeviceId:  uint32(e.Sender.Device),
+			TimestampMs:     e.Timestamp.UnixMilli(),
+			Conversation:    conv,
+			Envelope:        env,
+			FrankingTag:     e.FrankingTag,
+		}
+		if err := st.writeFrame(&wardv1.StreamFrame{Frame: &wardv1.StreamFrame_Delivery{Delivery: d}}); err != nil {
+			return false, err
+		}
+		st.sent.Store(e.Seq)
+		s.metrics.deliveries.Inc()
+		s.metrics.inflight.Inc()
+		s.metrics.deliveryLatency.Observe(now.Sub(e.Timestamp).Seconds())
+	}
+	return len(entries) == limit, nil
+}
+
+func (st *stream) writeFrame(f *wardv1.StreamFrame) error {
+	b, err := proto.Marshal(f)
+	if err != nil {
+		return err
+	}
+	st.wmu.Lock()
+	defer st.wmu.Unlock()
+	if st.closed.Load() {
+		return errors.New("stream closed")
+	}
+	st.ws.SetWriteDeadline(time.Now().Add(writeWait))
+	return st.ws.WriteMessage(websocket.BinaryMessage, b)
+}
+
+func (st *stream) readLoop() {
+	defer st.s.streams.wg.Done()
+	defer st.close("", "")
+	ws := st.ws
+	ws.SetReadDeadline(time.Now().Add(pongWait))
+	ws.SetPongHandler(func(string) error {
+		return ws.SetReadDeadline(time.Now().Add(pongWait))
+	})
+	for {
+		typ, data, err := ws.ReadMessage()
+		if err != nil {
+			if errors.Is(err, websocket.ErrReadLimit) {
+				st.close(streamErrProtocol, "frame too large")
+			}
+			return
+		}
+		ws.SetReadDeadline(time.Now().Add(pongWait))
+		if typ != websocket.BinaryMessage {
+			st.close(streamErrProtocol, "frames must be binary protobuf StreamFrame messages")
+			return
+		}
+		var f wardv1.StreamFrame
+		if err := proto.Unmarshal(data, &f); err != nil {
+			st.close(streamErrProtocol, "frame is not a valid StreamFrame")
+			return
+		}
+		ack := f.GetAck()
+		if ack == nil {
+			st.close(streamErrProtocol, "clients may only send Ack frames")
+			return
+		}
+		if err := st.handleAck(ack.GetUpToSeq()); err != nil {
+			st.close(streamErrProtocol, err.Error())
+			return
+		}
+	}
+}
+
+// handleAck deletes the entries up to seq. Only entries this stream has
+// delivered may be acknowledged: an Ack beyond the last delivered sequence
+// number is a protocol error (it could delete undelivered messages).
+func (st *stream) handleAck(seq uint64) error {
+	if seq == 0 || seq > st.sent.Load() {
+		return errors.New("ack beyond the last delivered sequence number")
+	}
+	prev := st.acked.Load()
+	if seq <= prev {
+		return nil // a repeated ack is harmless
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), writeWait)
+	defer cancel()
+	n, err := st.s.st.Ack(ctx, st.addr, seq)
+	if err != nil {
+		st.s.log.Warn("ack", "device", st.addr.String(), "err", err)
+		return nil // the client acks again after reconnecting
+	}
+	st.acked.Store(seq)
+	st.s.metrics.acks.Add(float64(n))
+	st.s.metrics.inflight.Sub(float64(seq - prev))
+	if int(st.sent.Load()-prev) >= streamWindow/2 {
+		st.wake() // the window had been (nearly) full
+	}
+	return nil
+}
+
+// close ends the stream, sending an Error frame first when code is set.
+func (st *stream) close(code, msg string) {
+	if st.closed.Swap(true) {
+		return
+	}
+	if st.unsub != nil {
+		st.unsub()
+	}
+	s := st.s
+	s.streams.mu.Lock()
+	if s.streams.byAddr[st.addr] == st {
+		delete(s.streams.byAddr, st.addr)
+	}
+	s.streams.mu.Unlock()
+	s.metrics.connections.Dec()
+	s.metrics.inflight.Sub(float64(st.sent.Load() - st.acked.Load()))
+	st.closeConn(code, msg)
+}
+
+func (st *stream) closeConn(code, msg string) {
+	st.wmu.Lock()
+	defer st.wmu.Unlock()
+	deadline := time.Now().Add(time.Second)
+	if code != "" {
+		if b, err := proto.Marshal(&wardv1.StreamFrame{Frame: &wardv1.StreamFrame_Error{Error: &wardv1.Error{Code: code, Message: msg}}}); err == nil {
+			st.ws.SetWriteDeadline(deadline)
+			st.ws.WriteMessage(websocket.BinaryMessage, b)
+		}
+		closeCode := websocket.ClosePolicyViolation
+		if code == streamErrShutdown {
+			closeCode = websocket.CloseGoingAway
+		} else if code == streamErrReplaced || code == streamErrRemoved {
+			closeCode = websocket.CloseNormalClosure
+		}
+		st.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(closeCode, code), deadline)
+	}
+	st.ws.Close()
+}
+
+// The store's queue keeps no conversation per entry, so the server frames
+// each stored envelope with the conversation it belongs to:
+//
+//	struct {
+//	    uint8  version = 1;
+//	    uint8  kind;                      // 1 direct (franking.Direct)
+//	    opaque conversation<1..255>;
+//	    opaque envelope<1..2^24-1>;       // the client's ciphertext, verbatim
+//	} QueuedEnvelope;
+//
+// The framing is removed before delivery. (It goes away once store.Send and
+// store.Entry carry the conversation.)
+func wrapEnvelope(kind uint8, conv, env []byte) ([]byte, error) {
+	var b cryptobyte.Builder
+	b.AddUint8(1)
+	b.AddUint8(kind)
+	b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(conv) })
+	b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(env) })
+	return b.Bytes()
+}
+
+func unwrapEnvelope(v []byte) (conv, env []byte, err error) {
+	s := cryptobyte.String(v)
+	var ver, kind uint8
+	var c, e cryptobyte.String
+	if !s.ReadUint8(&ver) || ver != 1 || !s.ReadUint8(&kind) || !s.ReadUint8LengthPrefixed(&c) || len(c) == 0 ||
+		!s.ReadUint24LengthPrefixed(&e) || len(e) == 0 || !s.Empty() {
+		return nil, nil, errors.New("server: malformed queued envelope")
+	}
+	return c, e, nil
+}
