@@ -208,6 +208,7 @@ func (g *Group) installEpoch(es *epochSecrets, gcBytes []byte) {
 	g.gcBytes = gcBytes
 	g.epochKeys.s = g.s
 	g.senderDataSecret = es.senderDataSecret
+	g.sdExpander = nil
 	g.membershipKey = es.membershipKey
 	g.secretTree = newSecretTree(g.s, es.encryptionSecret, g.tree.nLeaves())
 	g.initSecret = es.initSecret

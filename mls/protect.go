@@ -17,6 +17,14 @@ type epochKeys struct {
 	senderDataSecret []byte
 	membershipKey    []byte
 	secretTree       *secretTree
+	sdExpander       *labeledExpander // keyed with senderDataSecret, built lazily
+}
+
+func (e *epochKeys) senderDataKeyNonce(ciphertext []byte) keyNonce {
+	if e.sdExpander == nil {
+		e.sdExpander = e.s.newExpander(e.senderDataSecret)
+	}
+	return e.sdExpander.senderData(ciphertext)
 }
 
 // protectPublic wraps ac as a PublicMessage (RFC 9420, Section 6.2),
@@ -105,7 +113,7 @@ func (e *epochKeys) protectPrivate(ac *authenticatedContent, padding int, rand i
 	sd.AddUint32(c.sender.index)
 	sd.AddUint32(gen)
 	sd.AddBytes(guard[:])
-	skn := e.s.senderDataKeyNonce(e.senderDataSecret, pm.ciphertext)
+	skn := e.senderDataKeyNonce(pm.ciphertext)
 	saead, err := e.s.newAEAD(skn.key)
 	if err != nil {
 		return nil, err
@@ -117,7 +125,7 @@ func (e *epochKeys) protectPrivate(ac *authenticatedContent, padding int, rand i
 // unprotectPrivate decrypts a PrivateMessage (RFC 9420, Section 6.3). The
 // signature is checked by the caller.
 func (e *epochKeys) unprotectPrivate(pm *privateMessage) (*authenticatedContent, error) {
-	skn := e.s.senderDataKeyNonce(e.senderDataSecret, pm.ciphertext)
+	skn := e.senderDataKeyNonce(pm.ciphertext)
 	saead, err := e.s.newAEAD(skn.key)
 	if err != nil {
 		return nil, err

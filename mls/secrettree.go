@@ -136,17 +136,17 @@ func (t *secretTree) peekLeafSecret(l leafIndex) ([]byte, error) {
 	return nil, ErrGenerationConsumed
 }
 
-// keyNonceAt returns ratchet_key/nonce for the ratchet's current generation.
-func (t *secretTree) keyNonceAt(r *hashRatchet) keyNonce {
-	return keyNonce{
-		key:   t.s.deriveTreeSecret(r.secret, "key", r.generation, t.s.nk),
-		nonce: t.s.deriveTreeSecret(r.secret, "nonce", r.generation, t.s.nn),
+// step returns the key and nonce of the ratchet's current generation and
+// advances it, with one keyed HMAC for the three derivations.
+func (t *secretTree) step(r *hashRatchet) keyNonce {
+	e := t.s.newExpander(r.secret)
+	kn := keyNonce{
+		key:   e.treeSecret("key", r.generation, t.s.nk),
+		nonce: e.treeSecret("nonce", r.generation, t.s.nn),
 	}
-}
-
-func (t *secretTree) advance(r *hashRatchet) {
-	r.secret = t.s.deriveTreeSecret(r.secret, "secret", r.generation, t.s.nh)
+	r.secret = e.treeSecret("secret", r.generation, t.s.nh)
 	r.generation++
+	return kn
 }
 
 // next returns the key for the sender's next message and its generation.
@@ -159,10 +159,8 @@ func (t *secretTree) next(l leafIndex, kind ratchetKind) (keyNonce, uint32, erro
 	if r.generation == ^uint32(0) {
 		return keyNonce{}, 0, errors.New("mls: ratchet exhausted")
 	}
-	kn := t.keyNonceAt(r)
 	g := r.generation
-	t.advance(r)
-	return kn, g, nil
+	return t.step(r), g, nil
 }
 
 // get returns the key for generation g of leaf l's ratchet and a function
@@ -199,11 +197,9 @@ func (t *secretTree) get(l leafIndex, kind ratchetKind, g uint32) (kn keyNonce, 
 	var skippedKeys []keyNonce
 	for w.generation < g {
 		skipped = append(skipped, w.generation)
-		skippedKeys = append(skippedKeys, t.keyNonceAt(w))
-		t.advance(w)
+		skippedKeys = append(skippedKeys, t.step(w))
 	}
-	kn = t.keyNonceAt(w)
-	t.advance(w)
+	kn = t.step(w)
 	return kn, func() {
 		if !stored {
 			t.leafSecret(l) // delete the consumed path of node secrets
@@ -230,12 +226,16 @@ func (t *secretTree) get(l leafIndex, kind ratchetKind, g uint32) (kn keyNonce, 
 // senderDataKeyNonce derives the sender data key and nonce (RFC 9420,
 // Section 6.3.2) from the first KDF.Nh bytes of the ciphertext.
 func (s *suite) senderDataKeyNonce(senderDataSecret, ciphertext []byte) keyNonce {
+	return s.newExpander(senderDataSecret).senderData(ciphertext)
+}
+
+func (e *labeledExpander) senderData(ciphertext []byte) keyNonce {
 	sample := ciphertext
-	if len(sample) > s.nh {
-		sample = sample[:s.nh]
+	if len(sample) > e.s.nh {
+		sample = sample[:e.s.nh]
 	}
 	return keyNonce{
-		key:   s.expandWithLabel(senderDataSecret, "key", sample, s.nk),
-		nonce: s.expandWithLabel(senderDataSecret, "nonce", sample, s.nn),
+		key:   e.expand("key", sample, e.s.nk),
+		nonce: e.expand("nonce", sample, e.s.nn),
 	}
 }

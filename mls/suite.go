@@ -308,3 +308,43 @@ func (s *suite) randomBytes(rand io.Reader, n int) ([]byte, error) {
 }
 
 func (s *suite) newAEAD(key []byte) (cipher.AEAD, error) { return s.aeadNew(key) }
+
+// labeledExpander computes ExpandWithLabel for several labels under one
+// secret with a single keyed HMAC. For outputs of at most Nh bytes,
+// HKDF-Expand(PRK, info, L) is the first L bytes of HMAC(PRK, info || 0x01)
+// (RFC 5869, Section 2.3); every MLS expansion on the message path (AEAD
+// keys and nonces, ratchet secrets) is that short, so reusing the keyed
+// HMAC saves the key setup of crypto/hkdf on every call.
+// TestLabeledExpander checks it against crypto/hkdf.
+type labeledExpander struct {
+	s   *suite
+	mac hash.Hash
+	buf []byte
+}
+
+func (s *suite) newExpander(secret []byte) *labeledExpander {
+	return &labeledExpander{s: s, mac: hmac.New(s.newHash, secret), buf: make([]byte, 0, 128)}
+}
+
+func (e *labeledExpander) expand(label string, context []byte, length int) []byte {
+	if length > e.s.nh {
+		panic("mls: labeledExpander output too long")
+	}
+	var b cryptobyte.Builder
+	b = *cryptobyte.NewBuilder(e.buf[:0])
+	b.AddUint16(uint16(length))
+	addVarint(&b, len("MLS 1.0 ")+len(label))
+	b.AddBytes([]byte("MLS 1.0 "))
+	b.AddBytes([]byte(label))
+	addVarBytes(&b, context)
+	b.AddUint8(1)
+	info := b.BytesOrPanic()
+	e.mac.Reset()
+	e.mac.Write(info)
+	return e.mac.Sum(nil)[:length]
+}
+
+func (e *labeledExpander) treeSecret(label string, generation uint32, length int) []byte {
+	ctx := [4]byte{byte(generation >> 24), byte(generation >> 16), byte(generation >> 8), byte(generation)}
+	return e.expand(label, ctx[:], length)
+}

@@ -33,7 +33,14 @@ type journalEntry struct {
 }
 
 // begin starts recording changes; rollback undoes them, commit drops them.
-func (t *ratchetTree) begin() { t.journal = new([]journalEntry) }
+// It first fills the hash cache, so that hashes computed during the
+// transaction for untouched subtrees survive a rollback (otherwise every
+// rolled-back transaction would discard them and the next one rehash the
+// whole tree).
+func (t *ratchetTree) begin() {
+	t.rootHash()
+	t.journal = new([]journalEntry)
+}
 
 func (t *ratchetTree) commitJournal() { t.journal = nil }
 
@@ -428,13 +435,13 @@ func (t *ratchetTree) marshal(b *cryptobyte.Builder) {
 
 // treeFromNodes builds a tree from a decoded node list, checking its shape.
 func treeFromNodes(s *suite, nodes []node) (*ratchetTree, error) {
-	if len(nodes) == 0 || len(nodes)%2 == 0 {
+	if len(nodes) == 0 || len(nodes) > 1<<31 {
 		return nil, errors.New("mls: ratchet tree has an invalid number of nodes")
 	}
 	if nodes[len(nodes)-1].blank() {
 		return nil, errors.New("mls: ratchet tree ends in a blank node")
 	}
-	leaves := uint32(len(nodes)+1) / 2
+	leaves := uint32(len(nodes)/2 + 1)
 	if leaves&(leaves-1) != 0 {
 		leaves = 1 << bits.Len32(leaves)
 	}
