@@ -502,6 +502,7 @@ func (g *Group) processCommit(ac *authenticatedContent, own *pendingCommit) (ev 
 		return nil, errors.New("mls: invalid confirmation tag")
 	}
 	// All checks passed: install the new epoch.
+	g.retireEpoch()
 	g.tree.commitJournal()
 	g.gc = newGC
 	g.installEpoch(es, gcb)

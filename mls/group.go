@@ -28,6 +28,10 @@ type Config struct {
 	// Now returns the current time in seconds since the Unix epoch, for
 	// lifetime checks of KeyPackages being added. Nil skips the check.
 	Now func() uint64
+	// PastEpochs is how many ended epochs still accept application
+	// messages (messages that raced a commit). 0, the default, deletes an
+	// epoch's keys as soon as it ends (best forward secrecy).
+	PastEpochs int
 	// PaddingBlock pads PrivateMessage plaintexts to a multiple of this
 	// many bytes (0: no padding).
 	PaddingBlock int
@@ -84,6 +88,8 @@ type Group struct {
 	proposals      []cachedProposal
 	pendingUpdates map[string]hpke.PrivateKey // own Update proposals, by encryption key
 	pending        *pendingCommit
+
+	past []*pastEpoch // oldest first, at most cfg.PastEpochs
 
 	reinit  *reInit // set when a ReInit was committed: the group is closed
 	removed bool    // set when this member was removed

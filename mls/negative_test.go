@@ -259,3 +259,56 @@ func TestCredentialValidatorRejects(t *testing.T) {
 		t.Fatal("commit adding a rejected credential accepted")
 	}
 }
+
+// With PastEpochs set, application messages that raced a commit still open
+// (once), while handshake messages of the old epoch are refused and epochs
+// beyond the limit are forgotten.
+func TestPastEpochApplicationMessages(t *testing.T) {
+	cs := MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519
+	ga, gb := twoMembers(t, cs)
+	gb.cfg.PastEpochs = 1
+	late, err := ga.Protect([]byte("late"), []byte("ad"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prop, err := ga.ProposeUpdate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ga.proposals = nil // Alice does not commit her own proposal below
+	advance := func() {
+		res, err := ga.Commit(CommitOptions{ForcePath: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ga.ProcessMessage(res.Commit); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := gb.ProcessMessage(res.Commit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	advance()
+	if err := checkStateRoundTrip(gb); err != nil {
+		t.Fatal(err)
+	}
+	ev, err := gb.ProcessMessage(late)
+	if err != nil {
+		t.Fatalf("late message: %v", err)
+	}
+	if am := ev.(*ApplicationMessage); string(am.Data) != "late" || am.Epoch != 1 {
+		t.Fatalf("late message: %+v", am)
+	}
+	if _, err := gb.ProcessMessage(late); !errors.Is(err, ErrGenerationConsumed) {
+		t.Fatalf("replayed late message: %v", err)
+	}
+	if _, err := gb.ProcessMessage(prop); !errors.Is(err, ErrWrongEpoch) {
+		t.Fatalf("old-epoch proposal: %v", err)
+	}
+	late2, _ := ga.Protect([]byte("later"), nil)
+	advance()
+	advance()
+	if _, err := gb.ProcessMessage(late2); !errors.Is(err, ErrWrongEpoch) {
+		t.Fatalf("message two epochs old: %v", err)
+	}
+}

@@ -83,6 +83,9 @@ func (g *Group) ProcessMessage(msg []byte) (Event, error) {
 		}
 	case m.private != nil:
 		if err := g.checkEpoch(m.private.groupID, m.private.epoch); err != nil {
+			if errors.Is(err, ErrWrongEpoch) && m.private.epoch < g.gc.epoch {
+				return g.processPastApplication(m.private)
+			}
 			return nil, err
 		}
 		if ac, err = g.unprotectPrivate(m.private); err != nil {

@@ -238,6 +238,28 @@ func (g *Group) MarshalBinary() ([]byte, error) {
 		marshalPrivKeys(&b, p.privKeys)
 		addVarBytes(&b, p.commitSecret)
 	}
+	addVarVector(&b, func(b *cryptobyte.Builder) {
+		for _, p := range g.past {
+			p.keys.gc.marshal(b)
+			addVarBytes(b, p.keys.senderDataSecret)
+			addVarBytes(b, p.keys.membershipKey)
+			p.keys.secretTree.marshal(b)
+			leaves := make([]leafIndex, 0, len(p.sigKeys))
+			for l := range p.sigKeys {
+				leaves = append(leaves, l)
+			}
+			sort.Slice(leaves, func(i, j int) bool { return leaves[i] < leaves[j] })
+			addVarVector(b, func(b *cryptobyte.Builder) {
+				for _, l := range leaves {
+					b.AddUint32(uint32(l))
+					addOptional(b, p.sigKeys[l] != nil)
+					if k := p.sigKeys[l]; k != nil {
+						addVarBytes(b, k)
+					}
+				}
+			})
+		}
+	})
 	addOptional(&b, g.reinit != nil)
 	if g.reinit != nil {
 		(&proposal{typ: proposalReInit, reinit: g.reinit}).marshal(&b)
@@ -341,6 +363,40 @@ func UnmarshalGroup(data []byte, cfg Config) (*Group, error) {
 				return false
 			}
 			g.pending = p
+		}
+		var past cryptobyte.String
+		if !readVarVector(s, &past) {
+			return false
+		}
+		for !past.Empty() {
+			p := &pastEpoch{sigKeys: map[leafIndex][]byte{}}
+			p.keys.s = su
+			var sk cryptobyte.String
+			if !p.keys.gc.unmarshal(&past) || p.keys.gc.cipherSuite != su.id ||
+				(len(g.past) > 0 && p.keys.gc.epoch <= g.past[len(g.past)-1].keys.gc.epoch) || p.keys.gc.epoch >= g.gc.epoch ||
+				!readVarBytes(&past, &p.keys.senderDataSecret) || !readVarBytes(&past, &p.keys.membershipKey) ||
+				!readSecretTree(&past, su, &p.keys.secretTree) || p.keys.secretTree == nil || !readVarVector(&past, &sk) {
+				return false
+			}
+			p.keys.gcBytes = encode(&p.keys.gc)
+			first, last := true, uint32(0)
+			for !sk.Empty() {
+				var l uint32
+				var has bool
+				var key []byte
+				if !sk.ReadUint32(&l) || (!first && l <= last) || !readOptional(&sk, &has) {
+					return false
+				}
+				if has && (!readVarBytes(&sk, &key) || key == nil) {
+					return false
+				}
+				if has && len(key) == 0 {
+					key = []byte{}
+				}
+				first, last = false, l
+				p.sigKeys[leafIndex(l)] = key
+			}
+			g.past = append(g.past, p)
 		}
 		if !readOptional(s, &present) {
 			return false
