@@ -1,6 +1,5 @@
 package mls
 
-
 // pastEpoch keeps what is needed to open application messages that were
 // sent in an epoch that has since ended (messages racing a commit). Only
 // application data is accepted from past epochs; handshake messages must be
@@ -81,5 +80,3 @@ func (g *Group) processPastApplication(pm *privateMessage) (Event, error) {
 	}
 	return nil, ErrWrongEpoch
 }
-
-
