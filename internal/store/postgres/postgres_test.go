@@ -101,3 +101,8 @@ func TestReopen(t *testing.T) {
 		t.Fatalf("Secret after reopen = %q %d %v", v, ver, err)
 	}
 }
+
+func BenchmarkStore(b *testing.B) {
+	serverURL(b)
+	storetest.Bench(b, func(b *testing.B, maxDepth int) store.Store { return openFresh(b, maxDepth) })
+}

@@ -12,128 +12,219 @@ import (
 	"github.com/wardchat/ward/internal/store/internal/plan"
 )
 
-// entryChunk is the number of rows in one multi-row INSERT into queue.
-const entryChunk = 64
+// chunk is the most rows one multi-row statement of the send path handles
+// (at most 10 parameters a row: far below SQLite's 32766 limit).
+const chunk = 64
 
 // expireChunk bounds the rows one ExpireBefore transaction deletes.
 const expireChunk = 2000
 
-const entryCols = `(account_id, device_id, seq, message_id, sender_account, sender_device, server_ts, envelope, franking_tag, expires_at)`
+// Multi-row statements of the send path, by kind; stmt builds and caches
+// one per (kind, rows).
+const (
+	stLookup   = iota // idempotency records of n keys
+	stHeads           // queue heads of n devices
+	stEntries         // insert n queue entries
+	stSends           // insert n idempotency records
+	stSetHeads        // write back n queue heads
+	numStmtKinds
+)
 
-func (s *Store) prepare(ctx context.Context) error {
-	var err error
-	prep := func(q string) *sql.Stmt {
-		if err != nil {
-			return nil
-		}
-		var st *sql.Stmt
-		st, err = s.w.PrepareContext(ctx, q)
-		return st
+func buildStmt(kind, n int) string {
+	rows := func(row string) string { return strings.Repeat(row+", ", n-1) + row }
+	switch kind {
+	case stLookup:
+		return `SELECT sender_account, sender_device, client_message_id, message_id, server_ts FROM sends
+			WHERE (sender_account, sender_device, client_message_id) IN (VALUES ` + rows("(?, ?, ?)") + `)`
+	case stHeads:
+		return `SELECT account_id, device_id, next_seq, queue_depth FROM devices
+			WHERE (account_id, device_id) IN (VALUES ` + rows("(?, ?)") + `)`
+	case stEntries:
+		return `INSERT INTO queue (account_id, device_id, seq, message_id, sender_account, sender_device,
+			server_ts, envelope, franking_tag, expires_at) VALUES ` + rows("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	case stSends:
+		return `INSERT INTO sends (sender_account, sender_device, client_message_id, message_id, server_ts, expires_at)
+			VALUES ` + rows("(?, ?, ?, ?, ?, ?)")
+	case stSetHeads:
+		return `UPDATE devices SET next_seq = v.column3, queue_depth = v.column4
+			FROM (VALUES ` + rows("(?, ?, ?, ?)") + `) AS v
+			WHERE devices.account_id = v.column1 AND devices.device_id = v.column2`
 	}
-	s.stLockSend = prep(`SELECT message_id, server_ts FROM sends
-		WHERE sender_account = ? AND sender_device = ? AND client_message_id = ?`)
-	s.stInsSend = prep(`INSERT INTO sends (sender_account, sender_device, client_message_id, message_id, server_ts, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?)`)
-	s.stHead = prep(`SELECT next_seq, queue_depth FROM devices WHERE account_id = ? AND device_id = ?`)
-	s.stSetHead = prep(`UPDATE devices SET next_seq = ?, queue_depth = ? WHERE account_id = ? AND device_id = ?`)
-	row := "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-	s.stInsEntries = prep(`INSERT INTO queue ` + entryCols + ` VALUES ` + strings.Repeat(row+", ", entryChunk-1) + row)
-	s.stInsEntry = prep(`INSERT INTO queue ` + entryCols + ` VALUES ` + row)
-	if err != nil {
-		return fmt.Errorf("sqlite: prepare: %w", err)
+	panic("sqlite: unknown statement kind")
+}
+
+// prepare prepares every multi-row statement of the send path on the
+// writer connection. It runs at Open: preparing inside a write transaction
+// would wait for the single writer connection the transaction holds.
+func (s *Store) prepare(ctx context.Context) error {
+	for kind := range numStmtKinds {
+		for n := 1; n <= chunk; n++ {
+			st, err := s.w.PrepareContext(ctx, buildStmt(kind, n))
+			if err != nil {
+				return fmt.Errorf("sqlite: prepare: %w", err)
+			}
+			s.stmts[kind][n-1] = st
+		}
+	}
+	return nil
+}
+
+// stmt returns the prepared statement of the given kind for n rows, bound
+// to tx.
+func (s *Store) stmt(ctx context.Context, tx *sql.Tx, kind, n int) (*sql.Stmt, error) {
+	return tx.StmtContext(ctx, s.stmts[kind][n-1]), nil
+}
+
+// chunked calls fn for consecutive slices of at most chunk of n items.
+func chunked(n int, fn func(lo, hi int) error) error {
+	for lo := 0; lo < n; lo += chunk {
+		if err := fn(lo, min(lo+chunk, n)); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
 // EnqueueBatch implements [store.Queue]. The whole batch is one write
-// transaction on the single writer connection: one fsync for all of it.
+// transaction on the single writer connection, so one fsync commits all of
+// it, and every step is a handful of multi-row statements.
 func (s *Store) EnqueueBatch(ctx context.Context, sends []store.Send) []store.Result {
 	p := plan.New(sends)
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		lookup := tx.StmtContext(ctx, s.stLockSend)
-		for _, k := range p.Keys() {
-			var (
-				id []byte
-				ts int64
-			)
-			err := lookup.QueryRowContext(ctx, k.Sender.Account[:], int64(k.Sender.Device), k.Client[:]).Scan(&id, &ts)
-			if errors.Is(err, sql.ErrNoRows) {
-				continue
-			}
-			if err != nil {
-				return dbErr("enqueue: idempotency lookup", err)
-			}
-			p.MarkDuplicate(k, store.MessageID(id), store.FromMillis(ts))
-		}
-
-		head := tx.StmtContext(ctx, s.stHead)
-		states := make(map[store.Address]*plan.DeviceState)
-		for _, a := range p.Recipients() {
-			var next, depth int64
-			err := head.QueryRowContext(ctx, a.Account[:], int64(a.Device)).Scan(&next, &depth)
-			if errors.Is(err, sql.ErrNoRows) {
-				continue
-			}
-			if err != nil {
-				return dbErr("enqueue: queue head", err)
-			}
-			states[a] = &plan.DeviceState{NextSeq: uint64(next), Depth: int(depth)}
-		}
-		rows := p.Assign(states, s.maxDepth)
-
-		if err := s.insertEntries(ctx, tx, sends, rows); err != nil {
-			return err
-		}
-		ins := tx.StmtContext(ctx, s.stInsSend)
-		for _, i := range p.Accepted() {
-			sd := &sends[i]
-			if _, err := ins.ExecContext(ctx, sd.Sender.Account[:], int64(sd.Sender.Device), sd.ClientMessageID[:],
-				sd.MessageID[:], ms(sd.Timestamp), ms(sd.ExpiresAt)); err != nil {
-				return dbErr("enqueue: idempotency record", err)
-			}
-		}
-		set := tx.StmtContext(ctx, s.stSetHead)
-		for a, st := range states {
-			if !st.Changed {
-				continue
-			}
-			if _, err := set.ExecContext(ctx, int64(st.NextSeq), st.Depth, a.Account[:], int64(a.Device)); err != nil {
-				return dbErr("enqueue: queue head", err)
-			}
-		}
-		return nil
+		return s.enqueue(ctx, tx, p)
 	})
 	return p.Finish(err)
 }
 
-func (s *Store) insertEntries(ctx context.Context, tx *sql.Tx, sends []store.Send, rows []plan.Row) error {
-	args := make([]any, 0, 10*entryChunk)
-	add := func(r plan.Row) {
-		sd := &sends[r.Send]
-		c := &sd.Copies[r.Copy]
-		args = append(args, r.To.Account[:], int64(r.To.Device), int64(r.Seq), sd.MessageID[:],
-			sd.Sender.Account[:], int64(sd.Sender.Device), ms(sd.Timestamp), c.Envelope, nonNil(c.FrankingTag), ms(sd.ExpiresAt))
-	}
-	many := tx.StmtContext(ctx, s.stInsEntries)
-	for len(rows) >= entryChunk {
+func (s *Store) enqueue(ctx context.Context, tx *sql.Tx, p *plan.Plan) error {
+	sends := p.Sends
+	args := make([]any, 0, 10*chunk)
+
+	keys := p.Keys()
+	err := chunked(len(keys), func(lo, hi int) error {
 		args = args[:0]
-		for _, r := range rows[:entryChunk] {
-			add(r)
+		for _, k := range keys[lo:hi] {
+			args = append(args, k.Sender.Account[:], int64(k.Sender.Device), k.Client[:])
 		}
-		if _, err := many.ExecContext(ctx, args...); err != nil {
-			return dbErr("enqueue: insert", err)
+		st, err := s.stmt(ctx, tx, stLookup, hi-lo)
+		if err != nil {
+			return err
 		}
-		rows = rows[entryChunk:]
+		rows, err := st.QueryContext(ctx, args...)
+		if err != nil {
+			return dbErr("enqueue: idempotency lookup", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				acct, cid, mid []byte
+				dev, ts        int64
+			)
+			if err := rows.Scan(&acct, &dev, &cid, &mid, &ts); err != nil {
+				return dbErr("enqueue: idempotency lookup", err)
+			}
+			p.MarkDuplicate(plan.Key{
+				Sender: store.Address{Account: store.AccountID(acct), Device: store.DeviceID(dev)},
+				Client: store.ClientMessageID(cid),
+			}, store.MessageID(mid), store.FromMillis(ts))
+		}
+		return dbErr("enqueue: idempotency lookup", rows.Err())
+	})
+	if err != nil {
+		return err
 	}
-	one := tx.StmtContext(ctx, s.stInsEntry)
-	for _, r := range rows {
+
+	rcpts := p.Recipients()
+	states := make(map[store.Address]*plan.DeviceState, len(rcpts))
+	err = chunked(len(rcpts), func(lo, hi int) error {
 		args = args[:0]
-		add(r)
-		if _, err := one.ExecContext(ctx, args...); err != nil {
-			return dbErr("enqueue: insert", err)
+		for _, a := range rcpts[lo:hi] {
+			args = append(args, a.Account[:], int64(a.Device))
+		}
+		st, err := s.stmt(ctx, tx, stHeads, hi-lo)
+		if err != nil {
+			return err
+		}
+		rows, err := st.QueryContext(ctx, args...)
+		if err != nil {
+			return dbErr("enqueue: queue heads", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				acct             []byte
+				dev, next, depth int64
+			)
+			if err := rows.Scan(&acct, &dev, &next, &depth); err != nil {
+				return dbErr("enqueue: queue heads", err)
+			}
+			states[store.Address{Account: store.AccountID(acct), Device: store.DeviceID(dev)}] =
+				&plan.DeviceState{NextSeq: uint64(next), Depth: int(depth)}
+		}
+		return dbErr("enqueue: queue heads", rows.Err())
+	})
+	if err != nil {
+		return err
+	}
+
+	rows := p.Assign(states, s.maxDepth)
+	err = chunked(len(rows), func(lo, hi int) error {
+		args = args[:0]
+		for _, r := range rows[lo:hi] {
+			sd := &sends[r.Send]
+			c := &sd.Copies[r.Copy]
+			args = append(args, r.To.Account[:], int64(r.To.Device), int64(r.Seq), sd.MessageID[:],
+				sd.Sender.Account[:], int64(sd.Sender.Device), ms(sd.Timestamp), c.Envelope, nonNil(c.FrankingTag), ms(sd.ExpiresAt))
+		}
+		st, err := s.stmt(ctx, tx, stEntries, hi-lo)
+		if err != nil {
+			return err
+		}
+		_, err = st.ExecContext(ctx, args...)
+		return dbErr("enqueue: insert", err)
+	})
+	if err != nil {
+		return err
+	}
+
+	acc := p.Accepted()
+	err = chunked(len(acc), func(lo, hi int) error {
+		args = args[:0]
+		for _, i := range acc[lo:hi] {
+			sd := &sends[i]
+			args = append(args, sd.Sender.Account[:], int64(sd.Sender.Device), sd.ClientMessageID[:],
+				sd.MessageID[:], ms(sd.Timestamp), ms(sd.ExpiresAt))
+		}
+		st, err := s.stmt(ctx, tx, stSends, hi-lo)
+		if err != nil {
+			return err
+		}
+		_, err = st.ExecContext(ctx, args...)
+		return dbErr("enqueue: idempotency record", err)
+	})
+	if err != nil {
+		return err
+	}
+
+	changed := make([]store.Address, 0, len(states))
+	for a, st := range states {
+		if st.Changed {
+			changed = append(changed, a)
 		}
 	}
-	return nil
+	return chunked(len(changed), func(lo, hi int) error {
+		args = args[:0]
+		for _, a := range changed[lo:hi] {
+			st := states[a]
+			args = append(args, a.Account[:], int64(a.Device), int64(st.NextSeq), st.Depth)
+		}
+		st, err := s.stmt(ctx, tx, stSetHeads, hi-lo)
+		if err != nil {
+			return err
+		}
+		_, err = st.ExecContext(ctx, args...)
+		return dbErr("enqueue: queue heads", err)
+	})
 }
 
 // nonNil stores an absent franking tag as an empty blob (the column is NOT

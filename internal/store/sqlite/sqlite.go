@@ -80,13 +80,9 @@ type Store struct {
 	r        *sql.DB    // read-only pool
 	maxDepth int
 
-	// Prepared statements of the send path, on the writer connection.
-	stLockSend   *sql.Stmt
-	stInsSend    *sql.Stmt
-	stHead       *sql.Stmt
-	stSetHead    *sql.Stmt
-	stInsEntries *sql.Stmt // entryChunk rows
-	stInsEntry   *sql.Stmt // one row
+	// Prepared multi-row statements of the send path on the writer
+	// connection, by kind and row count; guarded by wmu.
+	stmts [numStmtKinds][chunk]*sql.Stmt
 }
 
 var _ store.Store = (*Store)(nil)
@@ -120,6 +116,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	wq.Add("_pragma", "journal_mode(wal)")
 	wq.Add("_pragma", "synchronous(full)")
 	wq.Add("_pragma", "foreign_keys(on)")
+	wq.Add("_pragma", "temp_store(memory)")
 	wq.Set("_txlock", "immediate")
 	w, err := sql.Open("sqlite3", dsn(path, wq))
 	if err != nil {
@@ -185,11 +182,15 @@ func (s *Store) migrate(ctx context.Context) error {
 // Close closes both connection pools.
 func (s *Store) Close() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{s.stLockSend, s.stInsSend, s.stHead, s.stSetHead, s.stInsEntries, s.stInsEntry} {
-		if st != nil {
-			errs = append(errs, st.Close())
+	s.wmu.Lock()
+	for _, kind := range s.stmts {
+		for _, st := range kind {
+			if st != nil {
+				errs = append(errs, st.Close())
+			}
 		}
 	}
+	s.wmu.Unlock()
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
 	}
