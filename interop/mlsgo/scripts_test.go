@@ -76,8 +76,8 @@ type step struct {
 	ByReference  []int             `json:"byReference"`
 	ByValue      []proposalByValue `json:"byValue"`
 	ForcePath    bool              `json:"force_path"`
-	ExternalTree bool              `json:"external_tree"`
-	ExtTree      bool              `json:"externalTree"`
+	ExternalTree bool              `json:"external_tree"` // fullCommit's spelling
+	ExtTree      bool              `json:"externalTree"`  // externalJoin's and groupInfo's
 	RemovePrior  bool              `json:"removePrior"`
 	AAD          string            `json:"authenticatedData"`
 	Plaintext    string            `json:"plaintext"`
