@@ -7,71 +7,65 @@ import (
 	"time"
 )
 
-// ErrBatcherClosed is returned by [Batcher.Enqueue] after [Batcher.Close].
+// ErrBatcherClosed is returned by [Batcher] methods after [Batcher.Close].
 var ErrBatcherClosed = errors.New("store: batcher closed")
 
-// BatchEnqueuer is the part of [Queue] a [Batcher] needs.
-type BatchEnqueuer interface {
+// BatchQueue is the part of [Queue] a [Batcher] needs.
+type BatchQueue interface {
 	EnqueueBatch(ctx context.Context, sends []Send) []Result
+	AckBatch(ctx context.Context, acks []AckRequest) ([]int, error)
 }
 
 // BatcherConfig tunes a [Batcher]. The zero value is usable.
 type BatcherConfig struct {
-	// MaxBatch is the most sends committed in one transaction.
-	// Default 512.
+	// MaxBatch is the most sends (or acks) committed in one transaction.
+	// Default 1000.
 	MaxBatch int
 
-	// MaxDelay is how long a flusher waits for more sends after the first
-	// one of a batch arrives, when fewer than MaxBatch are waiting. Under
-	// load batches fill while the previous one commits and nobody waits.
-	// Default 1ms.
+	// MaxDelay is how long a flusher waits for more work after the first
+	// item of a batch arrives, when fewer than MaxBatch are waiting. Under
+	// load batches fill while the previous one commits and nobody waits
+	// for the timer. Default 1ms.
 	MaxDelay time.Duration
 
-	// Flushers is the number of batches that may commit concurrently.
-	// One is right for SQLite (one writer); more helps PostgreSQL, whose
-	// commits run in parallel. Default 2: one batch gathers while the
-	// other commits.
+	// Flushers is the number of send batches that may be in flight at once.
+	// With 2 (the default) one batch gathers while the other commits;
+	// PostgreSQL, whose commits run in parallel, can use more. Acks always
+	// use one flusher of their own.
 	Flushers int
 
-	// Timeout bounds one EnqueueBatch call. Default 30s.
+	// Timeout bounds one EnqueueBatch or AckBatch call. Default 30s.
 	Timeout time.Duration
 }
 
-// Batcher is group commit for sends: it gathers concurrent [Batcher.Enqueue]
-// calls into batches and commits each batch with one EnqueueBatch call, so
-// that one durable commit (one fsync) serves many sends. Every caller gets
-// its own [Result]; each send stays all-or-nothing and independent of the
-// others in its batch.
+// Batcher is group commit for the delivery queue: it gathers concurrent
+// [Batcher.Enqueue] calls into batches and commits each batch with one
+// EnqueueBatch call (and [Batcher.Ack] calls with one AckBatch call), so
+// that one durable commit (one fsync on SQLite) serves many callers. Every
+// caller gets its own result; each send stays all-or-nothing and
+// independent of the others in its batch.
 //
-// Enqueue returns only after the transaction holding the send has committed
-// (or failed). If ctx ends first Enqueue returns ctx.Err() and the outcome
-// is unknown: the send may still commit. Retrying with the same
-// ClientMessageID is safe; the store's idempotency returns the original
-// result.
+// Enqueue and Ack return only after the transaction holding their work has
+// committed (or failed). If ctx ends first they return ctx.Err() and the
+// outcome is unknown: the work may still commit. Retrying is safe: a send
+// retried with the same ClientMessageID is recognised as a duplicate, and
+// an ack is idempotent.
 //
 // A Batcher is safe for concurrent use. Close it to stop its goroutines.
 type Batcher struct {
-	q   BatchEnqueuer
-	cfg BatcherConfig
-	in  chan *call
-
-	mu     sync.RWMutex // guards closed against sends on in
-	closed bool
-	wg     sync.WaitGroup
+	sends *coalescer[Send, Result]
+	acks  *coalescer[AckRequest, ackResult]
 }
 
-type call struct {
-	send Send
-	res  Result
-	done chan struct{}
+type ackResult struct {
+	n   int
+	err error
 }
-
-var callPool = sync.Pool{New: func() any { return &call{done: make(chan struct{}, 1)} }}
 
 // NewBatcher starts a batcher committing through q.
-func NewBatcher(q BatchEnqueuer, cfg BatcherConfig) *Batcher {
+func NewBatcher(q BatchQueue, cfg BatcherConfig) *Batcher {
 	if cfg.MaxBatch <= 0 {
-		cfg.MaxBatch = 512
+		cfg.MaxBatch = 1000
 	}
 	if cfg.MaxDelay <= 0 {
 		cfg.MaxDelay = time.Millisecond
@@ -82,121 +76,180 @@ func NewBatcher(q BatchEnqueuer, cfg BatcherConfig) *Batcher {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 30 * time.Second
 	}
-	b := &Batcher{q: q, cfg: cfg, in: make(chan *call, cfg.MaxBatch*cfg.Flushers)}
-	b.wg.Add(cfg.Flushers)
-	for range cfg.Flushers {
-		go b.flusher()
+	return &Batcher{
+		sends: newCoalescer(cfg, cfg.Flushers, q.EnqueueBatch),
+		acks: newCoalescer(cfg, 1, func(ctx context.Context, acks []AckRequest) []ackResult {
+			ns, err := q.AckBatch(ctx, acks)
+			out := make([]ackResult, len(acks))
+			for i := range out {
+				if err != nil {
+					out[i].err = err
+				} else {
+					out[i].n = ns[i]
+				}
+			}
+			return out
+		}),
 	}
-	return b
 }
 
 // Enqueue commits one send as part of a batch and returns its result. The
 // returned error is Result.Err, or ctx.Err(), or ErrBatcherClosed.
 func (b *Batcher) Enqueue(ctx context.Context, s Send) (Result, error) {
-	c := callPool.Get().(*call)
-	c.send = s
-	b.mu.RLock()
-	if b.closed {
-		b.mu.RUnlock()
-		callPool.Put(c)
-		return Result{}, ErrBatcherClosed
+	r, err := b.sends.do(ctx, s)
+	if err != nil {
+		return Result{}, err
 	}
-	select {
-	case b.in <- c:
-		b.mu.RUnlock()
-	case <-ctx.Done():
-		b.mu.RUnlock()
-		callPool.Put(c)
-		return Result{}, ctx.Err()
-	}
-	select {
-	case <-c.done:
-		r := c.res
-		*c = call{done: c.done}
-		callPool.Put(c)
-		return r, r.Err
-	case <-ctx.Done():
-		// The flusher still owns c and will signal done; c is not reused.
-		return Result{}, ctx.Err()
-	}
+	return r, r.Err
 }
 
-// Close stops accepting sends, commits those already accepted and waits for
-// the flushers to exit.
-func (b *Batcher) Close() error {
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
-		return nil
+// Ack applies one acknowledgement as part of a batch and returns the number
+// of entries it deleted.
+func (b *Batcher) Ack(ctx context.Context, a AckRequest) (int, error) {
+	r, err := b.acks.do(ctx, a)
+	if err != nil {
+		return 0, err
 	}
-	b.closed = true
-	close(b.in)
-	b.mu.Unlock()
-	b.wg.Wait()
+	return r.n, r.err
+}
+
+// Close stops accepting work, commits what was already accepted and waits
+// for the flushers to exit.
+func (b *Batcher) Close() error {
+	b.sends.close()
+	b.acks.close()
 	return nil
 }
 
-func (b *Batcher) flusher() {
-	defer b.wg.Done()
-	calls := make([]*call, 0, b.cfg.MaxBatch)
-	sends := make([]Send, 0, b.cfg.MaxBatch)
+// coalescer gathers calls of one kind into batches for run.
+type coalescer[In, Out any] struct {
+	cfg BatcherConfig
+	run func(context.Context, []In) []Out
+	in  chan *call[In, Out]
+
+	mu     sync.RWMutex // guards closed against sends on in
+	closed bool
+	wg     sync.WaitGroup
+	pool   sync.Pool
+}
+
+type call[In, Out any] struct {
+	in   In
+	out  Out
+	done chan struct{}
+}
+
+func newCoalescer[In, Out any](cfg BatcherConfig, flushers int, run func(context.Context, []In) []Out) *coalescer[In, Out] {
+	c := &coalescer[In, Out]{cfg: cfg, run: run, in: make(chan *call[In, Out], cfg.MaxBatch*flushers)}
+	c.pool.New = func() any { return &call[In, Out]{done: make(chan struct{}, 1)} }
+	c.wg.Add(flushers)
+	for range flushers {
+		go c.flusher()
+	}
+	return c
+}
+
+func (c *coalescer[In, Out]) do(ctx context.Context, in In) (Out, error) {
+	var zero Out
+	cl := c.pool.Get().(*call[In, Out])
+	cl.in = in
+	c.mu.RLock()
+	if c.closed {
+		c.mu.RUnlock()
+		c.pool.Put(cl)
+		return zero, ErrBatcherClosed
+	}
+	select {
+	case c.in <- cl:
+		c.mu.RUnlock()
+	case <-ctx.Done():
+		c.mu.RUnlock()
+		c.pool.Put(cl)
+		return zero, ctx.Err()
+	}
+	select {
+	case <-cl.done:
+		out := cl.out
+		cl.in, cl.out = *new(In), zero
+		c.pool.Put(cl)
+		return out, nil
+	case <-ctx.Done():
+		// The flusher still owns cl and will signal done (buffered);
+		// cl is not reused.
+		return zero, ctx.Err()
+	}
+}
+
+func (c *coalescer[In, Out]) close() {
+	c.mu.Lock()
+	if !c.closed {
+		c.closed = true
+		close(c.in)
+	}
+	c.mu.Unlock()
+	c.wg.Wait()
+}
+
+func (c *coalescer[In, Out]) flusher() {
+	defer c.wg.Done()
+	calls := make([]*call[In, Out], 0, c.cfg.MaxBatch)
+	ins := make([]In, 0, c.cfg.MaxBatch)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
-		first, ok := <-b.in
+		first, ok := <-c.in
 		if !ok {
 			return
 		}
 		calls = append(calls[:0], first)
-		b.gather(&calls, timer)
-		sends = sends[:0]
-		for _, c := range calls {
-			sends = append(sends, c.send)
+		c.gather(&calls, timer)
+		ins = ins[:0]
+		for _, cl := range calls {
+			ins = append(ins, cl.in)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), b.cfg.Timeout)
-		res := b.q.EnqueueBatch(ctx, sends)
+		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Timeout)
+		outs := c.run(ctx, ins)
 		cancel()
-		for i, c := range calls {
-			c.res = res[i]
-			c.done <- struct{}{}
+		for i, cl := range calls {
+			cl.out = outs[i]
+			cl.done <- struct{}{}
 		}
-		clear(sends)
+		clear(ins)
 		clear(calls)
 	}
 }
 
 // gather adds waiting calls to *calls: first whatever is queued, then, if
-// the batch is not full, whatever arrives within MaxDelay. It returns false
-// if the input channel was closed (the flusher then commits what it has and
+// the batch is not full, whatever arrives within MaxDelay. It stops early
+// when the input channel is closed (the flusher commits what it has and
 // exits on its next receive).
-func (b *Batcher) gather(calls *[]*call, timer *time.Timer) bool {
+func (c *coalescer[In, Out]) gather(calls *[]*call[In, Out], timer *time.Timer) {
 drain:
-	for len(*calls) < b.cfg.MaxBatch {
+	for len(*calls) < c.cfg.MaxBatch {
 		select {
-		case c, ok := <-b.in:
+		case cl, ok := <-c.in:
 			if !ok {
-				return false
+				return
 			}
-			*calls = append(*calls, c)
+			*calls = append(*calls, cl)
 		default:
 			break drain
 		}
 	}
-	if len(*calls) >= b.cfg.MaxBatch {
-		return true
+	if len(*calls) >= c.cfg.MaxBatch {
+		return
 	}
-	timer.Reset(b.cfg.MaxDelay)
+	timer.Reset(c.cfg.MaxDelay)
 	defer timer.Stop()
-	for len(*calls) < b.cfg.MaxBatch {
+	for len(*calls) < c.cfg.MaxBatch {
 		select {
-		case c, ok := <-b.in:
+		case cl, ok := <-c.in:
 			if !ok {
-				return false
+				return
 			}
-			*calls = append(*calls, c)
+			*calls = append(*calls, cl)
 		case <-timer.C:
-			return true
+			return
 		}
 	}
-	return true
 }

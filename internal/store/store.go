@@ -237,6 +237,13 @@ type Queue interface {
 	// how many it deleted; unknown sequence numbers are ignored.
 	AckSeqs(ctx context.Context, addr Address, seqs []uint64) (int, error)
 
+	// AckBatch applies many acknowledgements, of any devices, in one
+	// transaction and returns how many entries each deleted (an entry
+	// matched by two requests counts for the first). On error nothing is
+	// deleted. A [Batcher] uses it to share one commit between the acks of
+	// many connected devices.
+	AckBatch(ctx context.Context, acks []AckRequest) ([]int, error)
+
 	// QueueDepth returns the number of entries in the device's queue.
 	QueueDepth(ctx context.Context, addr Address) (int, error)
 

@@ -267,6 +267,14 @@ type Entry struct {
 	ExpiresAt   time.Time
 }
 
+// AckRequest acknowledges entries of one device's queue: every entry with
+// Seq <= UpTo (0: none), and every entry whose Seq is listed in Seqs.
+type AckRequest struct {
+	Device Address
+	UpTo   uint64
+	Seqs   []uint64
+}
+
 // BlobState is the upload state of a blob.
 type BlobState string
 

@@ -213,41 +213,68 @@ func (s *Store) Fetch(ctx context.Context, addr store.Address, afterSeq uint64, 
 
 // Ack implements [store.Queue].
 func (s *Store) Ack(ctx context.Context, addr store.Address, uptoSeq uint64) (int, error) {
-	if uptoSeq == 0 {
-		return 0, nil
+	ns, err := s.AckBatch(ctx, []store.AckRequest{{Device: addr, UpTo: uptoSeq}})
+	if err != nil {
+		return 0, err
 	}
-	uptoSeq = min(uptoSeq, store.MaxInt64)
-	return s.ack(ctx, addr, `DELETE FROM queue WHERE account_id = $1 AND device_id = $2 AND seq <= $3`, int64(uptoSeq))
+	return ns[0], nil
 }
 
 // AckSeqs implements [store.Queue].
 func (s *Store) AckSeqs(ctx context.Context, addr store.Address, seqs []uint64) (int, error) {
-	var list []int64
-	for _, q := range seqs {
-		if q != 0 && q <= store.MaxInt64 {
-			list = append(list, int64(q))
-		}
+	ns, err := s.AckBatch(ctx, []store.AckRequest{{Device: addr, Seqs: seqs}})
+	if err != nil {
+		return 0, err
 	}
-	if len(list) == 0 {
-		return 0, nil
-	}
-	return s.ack(ctx, addr, `DELETE FROM queue WHERE account_id = $1 AND device_id = $2 AND seq = ANY($3::bigint[])`, list)
+	return ns[0], nil
 }
 
-func (s *Store) ack(ctx context.Context, addr store.Address, del string, arg any) (int, error) {
-	var n int
+// AckBatch implements [store.Queue]: one transaction, requests applied in
+// device order (the order EnqueueBatch locks queue heads in), so that
+// concurrent batches cannot deadlock.
+func (s *Store) AckBatch(ctx context.Context, acks []store.AckRequest) ([]int, error) {
+	ns := make([]int, len(acks))
+	if len(acks) == 0 {
+		return ns, nil
+	}
+	order := make([]int, len(acks))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(i, j int) int { return acks[i].Device.Compare(acks[j].Device) })
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, del, addr.Account[:], int64(addr.Device), arg)
-		if err != nil {
-			return dbErr("ack", err)
+		clear(ns)
+		for _, i := range order {
+			a := acks[i]
+			acct, dev := a.Device.Account[:], int64(a.Device.Device)
+			var seqs []int64
+			for _, q := range a.Seqs {
+				if q != 0 && q <= store.MaxInt64 {
+					seqs = append(seqs, int64(q))
+				}
+			}
+			if a.UpTo == 0 && len(seqs) == 0 {
+				continue
+			}
+			tag, err := tx.Exec(ctx,
+				`DELETE FROM queue WHERE account_id = $1 AND device_id = $2 AND (seq <= $3 OR seq = ANY($4::bigint[]))`,
+				acct, dev, int64(min(a.UpTo, store.MaxInt64)), seqs)
+			if err != nil {
+				return dbErr("ack", err)
+			}
+			ns[i] = int(tag.RowsAffected())
+			if ns[i] > 0 {
+				if err := decDepth(ctx, tx, a.Device, ns[i]); err != nil {
+					return err
+				}
+			}
 		}
-		n = int(tag.RowsAffected())
-		if n == 0 {
-			return nil
-		}
-		return decDepth(ctx, tx, addr, n)
+		return nil
 	})
-	return n, err
+	if err != nil {
+		return nil, err
+	}
+	return ns, nil
 }
 
 func decDepth(ctx context.Context, tx pgx.Tx, addr store.Address, n int) error {

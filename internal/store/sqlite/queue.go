@@ -19,14 +19,17 @@ const chunk = 64
 // expireChunk bounds the rows one ExpireBefore transaction deletes.
 const expireChunk = 2000
 
-// Multi-row statements of the send path, by kind; stmt builds and caches
-// one per (kind, rows).
+// Prepared statements of the queue's hot paths, by kind; the multi-row
+// kinds are prepared for every row count 1..chunk.
 const (
 	stLookup   = iota // idempotency records of n keys
 	stHeads           // queue heads of n devices
 	stEntries         // insert n queue entries
 	stSends           // insert n idempotency records
 	stSetHeads        // write back n queue heads
+	stAckUpTo         // delete a device's entries up to a seq (n = 1 only)
+	stAckOne          // delete one entry (n = 1 only)
+	stDecDepth        // lower a device's queue depth (n = 1 only)
 	numStmtKinds
 )
 
@@ -49,6 +52,12 @@ func buildStmt(kind, n int) string {
 		return `UPDATE devices SET next_seq = v.column3, queue_depth = v.column4
 			FROM (VALUES ` + rows("(?, ?, ?, ?)") + `) AS v
 			WHERE devices.account_id = v.column1 AND devices.device_id = v.column2`
+	case stAckUpTo:
+		return `DELETE FROM queue WHERE account_id = ? AND device_id = ? AND seq <= ?`
+	case stAckOne:
+		return `DELETE FROM queue WHERE account_id = ? AND device_id = ? AND seq = ?`
+	case stDecDepth:
+		return `UPDATE devices SET queue_depth = queue_depth - ? WHERE account_id = ? AND device_id = ?`
 	}
 	panic("sqlite: unknown statement kind")
 }
@@ -58,7 +67,11 @@ func buildStmt(kind, n int) string {
 // would wait for the single writer connection the transaction holds.
 func (s *Store) prepare(ctx context.Context) error {
 	for kind := range numStmtKinds {
-		for n := 1; n <= chunk; n++ {
+		rows := chunk
+		if kind >= stAckUpTo {
+			rows = 1
+		}
+		for n := 1; n <= rows; n++ {
 			st, err := s.w.PrepareContext(ctx, buildStmt(kind, n))
 			if err != nil {
 				return fmt.Errorf("sqlite: prepare: %w", err)
@@ -272,55 +285,64 @@ func (s *Store) Fetch(ctx context.Context, addr store.Address, afterSeq uint64, 
 
 // Ack implements [store.Queue].
 func (s *Store) Ack(ctx context.Context, addr store.Address, uptoSeq uint64) (int, error) {
-	if uptoSeq == 0 {
-		return 0, nil
+	ns, err := s.AckBatch(ctx, []store.AckRequest{{Device: addr, UpTo: uptoSeq}})
+	if err != nil {
+		return 0, err
 	}
-	if uptoSeq > store.MaxInt64 {
-		uptoSeq = store.MaxInt64
-	}
-	var n int
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		var err error
-		n, err = affected("ack")(tx.ExecContext(ctx,
-			`DELETE FROM queue WHERE account_id = ? AND device_id = ? AND seq <= ?`,
-			addr.Account[:], int64(addr.Device), int64(uptoSeq)))
-		if err != nil || n == 0 {
-			return err
-		}
-		return decDepth(ctx, tx, addr, n)
-	})
-	return n, err
+	return ns[0], nil
 }
 
 // AckSeqs implements [store.Queue].
 func (s *Store) AckSeqs(ctx context.Context, addr store.Address, seqs []uint64) (int, error) {
-	if len(seqs) == 0 {
-		return 0, nil
+	ns, err := s.AckBatch(ctx, []store.AckRequest{{Device: addr, Seqs: seqs}})
+	if err != nil {
+		return 0, err
 	}
-	var n int
+	return ns[0], nil
+}
+
+// AckBatch implements [store.Queue]: one write transaction for all acks.
+func (s *Store) AckBatch(ctx context.Context, acks []store.AckRequest) ([]int, error) {
+	ns := make([]int, len(acks))
+	if len(acks) == 0 {
+		return ns, nil
+	}
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		st, err := tx.PrepareContext(ctx, `DELETE FROM queue WHERE account_id = ? AND device_id = ? AND seq = ?`)
-		if err != nil {
-			return dbErr("ack", err)
-		}
-		defer st.Close()
-		n = 0
-		for _, seq := range seqs {
-			if seq == 0 || seq > store.MaxInt64 {
-				continue
+		clear(ns)
+		upto := tx.StmtContext(ctx, s.stmts[stAckUpTo][0])
+		one := tx.StmtContext(ctx, s.stmts[stAckOne][0])
+		dec := tx.StmtContext(ctx, s.stmts[stDecDepth][0])
+		for i, a := range acks {
+			acct, dev := a.Device.Account[:], int64(a.Device.Device)
+			if a.UpTo > 0 {
+				k, err := affected("ack")(upto.ExecContext(ctx, acct, dev, int64(min(a.UpTo, store.MaxInt64))))
+				if err != nil {
+					return err
+				}
+				ns[i] += k
 			}
-			k, err := affected("ack")(st.ExecContext(ctx, addr.Account[:], int64(addr.Device), int64(seq)))
-			if err != nil {
-				return err
+			for _, q := range a.Seqs {
+				if q == 0 || q > store.MaxInt64 {
+					continue
+				}
+				k, err := affected("ack")(one.ExecContext(ctx, acct, dev, int64(q)))
+				if err != nil {
+					return err
+				}
+				ns[i] += k
 			}
-			n += k
+			if ns[i] > 0 {
+				if _, err := dec.ExecContext(ctx, ns[i], acct, dev); err != nil {
+					return dbErr("queue depth", err)
+				}
+			}
 		}
-		if n == 0 {
-			return nil
-		}
-		return decDepth(ctx, tx, addr, n)
+		return nil
 	})
-	return n, err
+	if err != nil {
+		return nil, err
+	}
+	return ns, nil
 }
 
 func decDepth(ctx context.Context, tx *sql.Tx, addr store.Address, n int) error {

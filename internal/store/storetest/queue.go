@@ -302,6 +302,38 @@ func testQueueAck(t *testing.T, s store.Store) {
 		t.Fatalf("Ack(all) deleted %d, want 3", n)
 	}
 	checkDepth(t, s, to, 0)
+
+	// AckBatch: several devices and both forms in one transaction.
+	third := addr(a, 3)
+	noErr(t, "PublishDeviceList", s.PublishDeviceList(ctx, a.ID, store.DeviceListUpdate{
+		Version: 2, Signed: []byte("v2"), Devices: append(slices.Clone(a.DeviceList.Devices), keysFor(3)...), At: t0}))
+	var tseqs []uint64
+	for range 4 {
+		tseqs = append(tseqs, mustEnqueue(t, s, send(addr(b, 1), third)).Seqs[0])
+	}
+	oseqs := seqsOf(fetchAll(t, s, other))
+	ns, err := s.AckBatch(ctx, []store.AckRequest{
+		{Device: other, UpTo: oseqs[2], Seqs: []uint64{oseqs[5]}},
+		{Device: third, Seqs: []uint64{tseqs[1], tseqs[3]}},
+		{Device: addr(a, 9), UpTo: 5},
+		{Device: other, UpTo: oseqs[3]},
+		{Device: third},
+	})
+	noErr(t, "AckBatch", err)
+	if want := []int{4, 2, 0, 1, 0}; !slices.Equal(ns, want) {
+		t.Fatalf("AckBatch counts = %v, want %v", ns, want)
+	}
+	if got, want := seqsOf(fetchAll(t, s, other)), []uint64{oseqs[4], oseqs[6]}; !slices.Equal(got, want) {
+		t.Fatalf("after AckBatch: %v, want %v", got, want)
+	}
+	if got, want := seqsOf(fetchAll(t, s, third)), []uint64{tseqs[0], tseqs[2]}; !slices.Equal(got, want) {
+		t.Fatalf("after AckBatch: %v, want %v", got, want)
+	}
+	checkDepth(t, s, other, 2)
+	checkDepth(t, s, third, 2)
+	if ns, err := s.AckBatch(ctx, nil); err != nil || len(ns) != 0 {
+		t.Fatalf("AckBatch(nil) = %v, %v", ns, err)
+	}
 }
 
 func testQueueExpire(t *testing.T, s store.Store) {
@@ -442,7 +474,37 @@ func testQueueBatcherConcurrent(t *testing.T, s store.Store) {
 	if total != 2*senders*each {
 		t.Fatalf("%d entries stored, want %d", total, 2*senders*each)
 	}
+
+	// Every device acks concurrently through the batcher, one entry at a
+	// time in order, as a connected client would.
+	var acked sync.Map
+	for d, seqs := range perDevice {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n := 0
+			for _, q := range seqs {
+				k, err := bt.Ack(ctx, store.AckRequest{Device: d, UpTo: q})
+				if err != nil {
+					t.Errorf("Batcher.Ack: %v", err)
+					return
+				}
+				n += k
+			}
+			acked.Store(d, n)
+		}()
+	}
+	wg.Wait()
+	for d, seqs := range perDevice {
+		if n, _ := acked.Load(d); n != len(seqs) {
+			t.Fatalf("device %s: acks deleted %v entries, want %d", d, n, len(seqs))
+		}
+		checkDepth(t, s, d, 0)
+	}
 	bt.Close()
+	if _, err := bt.Ack(ctx, store.AckRequest{Device: addr(a, 1), UpTo: 1}); !errors.Is(err, store.ErrBatcherClosed) {
+		t.Fatalf("Ack after Close = %v", err)
+	}
 	if _, err := bt.Enqueue(ctx, send(addr(b, 1), addr(a, 1))); !errors.Is(err, store.ErrBatcherClosed) {
 		t.Fatalf("Enqueue after Close = %v", err)
 	}
