@@ -422,14 +422,8 @@ func (s *State) AppendDecrypt(dst, message []byte) ([]byte, error) {
 	if s.dhs == nil {
 		return nil, ErrDecrypt
 	}
-	var pending []pendingKey
-	if s.hasDHr && s.hasCKr && h.pn > s.nr {
-		if h.pn-s.nr > MaxSkip {
-			return nil, errors.New("ratchet: too many skipped messages")
-		}
-		_, pending = s.skip(s.ckr, s.dhr, s.nr, h.pn, pending)
-	}
-	if h.n > MaxSkip {
+	skipOld := s.hasDHr && s.hasCKr && h.pn > s.nr
+	if (skipOld && h.pn-s.nr > MaxSkip) || h.n > MaxSkip {
 		return nil, errors.New("ratchet: too many skipped messages")
 	}
 	pub, err := ecdh.X25519().NewPublicKey(h.dh[:])
@@ -446,15 +440,21 @@ func (s *State) AppendDecrypt(dst, message []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ratchet: %w", err)
 	}
-	ck, pending = s.skip(ck, h.dh, 0, h.n, pending)
+	ck, newKeys := s.skip(ck, h.dh, 0, h.n, nil)
 	s.kdfCK(ck)
 	ck = s.tmp.ck
 	out, err := s.open(dst, &h)
 	if err != nil {
 		return nil, err
 	}
-	// Commit.
-	s.addSkipped(pending)
+	// Commit. The old chain's remaining keys (up to header.pn) are derived
+	// only now, so a forged message costs no skipped-key derivations there.
+	if skipOld {
+		var oldKeys []pendingKey
+		_, oldKeys = s.skip(s.ckr, s.dhr, s.nr, h.pn, make([]pendingKey, 0, int(h.pn-s.nr)+len(newKeys)))
+		newKeys = append(oldKeys, newKeys...)
+	}
+	s.addSkipped(newKeys)
 	if s.hasDHr {
 		s.prev = append(s.prev, s.dhr)
 		if len(s.prev) > maxPrevChains {
