@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/hex"
 	"fmt"
 	"math"
@@ -42,7 +43,7 @@ func (a Address) String() string { return fmt.Sprintf("%s/%d", a.Account, a.Devi
 // Compare orders addresses by account id bytes, then device id. It returns
 // -1, 0 or +1.
 func (a Address) Compare(b Address) int {
-	if c := strings.Compare(string(a.Account[:]), string(b.Account[:])); c != 0 {
+	if c := bytes.Compare(a.Account[:], b.Account[:]); c != 0 {
 		return c
 	}
 	switch {

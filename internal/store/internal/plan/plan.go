@@ -131,17 +131,21 @@ func (p *Plan) MarkDuplicate(k Key, id store.MessageID, ts time.Time) {
 // Recipients returns the devices the undecided sends go to, sorted, without
 // repeats. Backends lock them in this order.
 func (p *Plan) Recipients() []store.Address {
+	seen := make(map[store.Address]struct{})
 	var as []store.Address
 	for i, st := range p.status {
 		if st != pending {
 			continue
 		}
 		for _, c := range p.Sends[i].Copies {
-			as = append(as, c.To)
+			if _, ok := seen[c.To]; !ok {
+				seen[c.To] = struct{}{}
+				as = append(as, c.To)
+			}
 		}
 	}
 	slices.SortFunc(as, store.Address.Compare)
-	return slices.Compact(as)
+	return as
 }
 
 // Assign decides the undecided sends in batch order against the device
