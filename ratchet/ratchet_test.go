@@ -241,8 +241,8 @@ func TestFailedDecryptLeavesStateUnchanged(t *testing.T) {
 	check(tc{"skipped key", m0, "m0"})
 	check(tc{"current chain", m2, "m2"})
 	reply := mustEncrypt(t, bob, r, "reply")
-	// Alice's state for the next step.
-	bob, alice = alice, bob
+	// The receiver is now Alice: check works on the variable bob.
+	bob = alice
 	check(tc{"reply on new chain", reply, "reply"})
 }
 
