@@ -97,9 +97,9 @@ func associatedData(ikA, ikB *ecdh.PublicKey, sigA, sigB ed25519.PublicKey) []by
 
 var zeroDH [32]byte
 
-// dh computes DH(priv, pub) and appends it to km. The spec (Section 2.4)
-// leaves low-order inputs to the curve; crypto/ecdh already rejects an
-// all-zero X25519 output, and the explicit check keeps the invariant local.
+// dh computes DH(priv, pub) and appends it to km. An all-zero output means
+// a low-order public key and aborts the agreement; crypto/ecdh already
+// rejects it, and the explicit check keeps the invariant local.
 func dh(km []byte, priv *ecdh.PrivateKey, pub *ecdh.PublicKey) ([]byte, error) {
 	out, err := priv.ECDH(pub)
 	if err != nil || len(out) != 32 || subtle.ConstantTimeCompare(out, zeroDH[:]) == 1 {
