@@ -23,10 +23,11 @@
 //     session or decrypts twice.
 //   - A plain ratchet message is tried in the active session, then in the
 //     recent ones, newest first.
-//   - The session that last decrypted a message becomes the active one.
-//     When both devices initiate at the same moment each ends up with two
-//     sessions; the first reply moves both sides to the session the reply
-//     was sent in, so they converge on one.
+//   - The session that last decrypted a message becomes the active one, and
+//     replies go out in it. When both devices initiate at the same moment
+//     each ends up with two sessions; a message moves its receiver to the
+//     session it was sent in, so after one round trip both devices use the
+//     same session.
 //   - A failed Decrypt leaves the Peer exactly unchanged.
 //
 // The initial header's identity keys are checked against the Identity the
@@ -114,6 +115,10 @@ func sessionID(header []byte) [32]byte {
 
 // ID identifies the session; both parties derive the same ID.
 func (s *Session) ID() [32]byte { return s.id }
+
+// AssociatedData returns the session's PQXDH associated data (both
+// devices' identity and signing keys, see package pqxdh).
+func (s *Session) AssociatedData() []byte { return s.state.AssociatedData() }
 
 // Pending reports whether this is an initiator session that has not yet
 // received a reply, so its messages carry the initial header.

@@ -312,3 +312,20 @@ func TestParseMessageRejects(t *testing.T) {
 		t.Fatal("trailing byte accepted")
 	}
 }
+
+func TestSessionAssociatedData(t *testing.T) {
+	alice, bob := newDevice(t, 19), newDevice(t, 20)
+	pa, pb := newPeer(t, bob), newPeer(t, alice)
+	if err := pa.Initiate(alice.r, alice.id, bob.bundle(t, true, false)); err != nil {
+		t.Fatal(err)
+	}
+	mustDecrypt(t, pb, bob, mustEncrypt(t, pa, alice, "x"), "x")
+	adA, adB := pa.Active().AssociatedData(), pb.Active().AssociatedData()
+	if !bytes.Equal(adA, adB) || len(adA) != pqxdh.ADSize {
+		t.Fatal("sessions disagree on AD")
+	}
+	// AD names the initiator first: Alice's identity key, then Bob's.
+	if !bytes.Equal(adA[1:33], alice.pub.IdentityKey.Bytes()) || !bytes.Equal(adA[34:66], bob.pub.IdentityKey.Bytes()) {
+		t.Fatal("AD does not bind the two identity keys in order")
+	}
+}
