@@ -80,7 +80,7 @@ func (s *Server) verifyToken(tok string) (store.Address, error) {
 	if !ok || len(rest) > 128 {
 		return addr, errBadToken
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(rest)
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(rest)
 	if err != nil || len(raw) != tokenBodySize+macSize {
 		return addr, errBadToken
 	}

@@ -291,9 +291,8 @@ func (s *Server) FetchBundles(ctx context.Context, who store.Address, req *wardv
 	}
 	// Check every device first so that a device without prekeys fails the
 	// call before any one-time prekey of another device is consumed.
-	counts := make([]*store.PrekeyCounts, len(ids))
 	seen := map[uint32]bool{}
-	for i, id := range ids {
+	for _, id := range ids {
 		if _, ok := byID[id]; !ok {
 			return nil, errorf(CodeNotFound, "device %d is not in the current device list (version %d) of account %s", id, acc.DeviceListVersion, acct)
 		}
@@ -308,11 +307,10 @@ func (s *Server) FetchBundles(ctx context.Context, who store.Address, req *wardv
 		if !c.HasSignedPrekey || (c.OneTimePQ == 0 && !c.HasLastResortPQ) {
 			return nil, errorf(CodeNotFound, "device %d of account %s has not uploaded its prekeys", id, acct)
 		}
-		counts[i] = c
 	}
 	resp := &wardv1.FetchBundlesResponse{SignedDeviceList: acc.DeviceList}
 	var low []bus.Event
-	for i, id := range ids {
+	for _, id := range ids {
 		d := byID[id]
 		addr := store.Address{Account: acct, Device: d.ID}
 		tb, err := s.st.TakeBundle(ctx, addr)
@@ -324,14 +322,9 @@ func (s *Server) FetchBundles(ctx context.Context, who store.Address, req *wardv
 			return nil, &Error{Code: CodeUnavailable, Msg: fmt.Sprintf("stored prekeys of device %d are unreadable", id), Err: err}
 		}
 		resp.Bundles = append(resp.Bundles, &wardv1.Bundle{DeviceId: id, Bundle: enc})
-		c := *counts[i]
-		if tb.OneTime != nil {
-			c.OneTime--
-		}
-		if !tb.PQLastResort {
-			c.OneTimePQ--
-		}
-		if s.prekeysLow(&c) && !s.prekeysLow(counts[i]) || c.OneTime == 0 && counts[i].OneTime > 0 {
+		// Counted after the take, so concurrent fetches cannot all miss
+		// the moment the device runs low; the stream coalesces notices.
+		if c, err := s.st.PrekeyCounts(ctx, addr); err == nil && s.prekeysLow(c) {
 			low = append(low, bus.Event{To: addr, Kind: bus.PrekeysLow})
 		}
 	}
@@ -366,6 +359,5 @@ func buildBundle(d store.Device, tb *store.Bundle) ([]byte, error) {
 	}
 	return b.MarshalBinary()
 }
-
 
 func identityKey(b []byte) (*ecdh.PublicKey, error) { return ecdh.X25519().NewPublicKey(b) }
