@@ -20,12 +20,33 @@ func TestRandomSchedules(t *testing.T) {
 	if testing.Short() {
 		n = 200
 	}
+	var total scheduleStats
 	for seed := range uint64(n) {
-		runSchedule(t, seed)
+		st := runSchedule(t, seed)
 		if t.Failed() {
 			return
 		}
+		total.add(st)
 	}
+	t.Logf("%d schedules: %+v", n, total)
+	if total.Simultaneous < n/5 || total.Replays == 0 || total.Drops == 0 || total.Tampered == 0 || total.Persisted == 0 {
+		t.Fatalf("schedules did not cover every event kind: %+v", total)
+	}
+}
+
+type scheduleStats struct {
+	Simultaneous, Messages, Delivered, Drops, Replays, Tampered, Persisted, Reinitiations int
+}
+
+func (s *scheduleStats) add(o scheduleStats) {
+	s.Simultaneous += o.Simultaneous
+	s.Messages += o.Messages
+	s.Delivered += o.Delivered
+	s.Drops += o.Drops
+	s.Replays += o.Replays
+	s.Tampered += o.Tampered
+	s.Persisted += o.Persisted
+	s.Reinitiations += o.Reinitiations
 }
 
 type flight struct {
@@ -35,7 +56,7 @@ type flight struct {
 	delivered bool
 }
 
-func runSchedule(t *testing.T, seed uint64) {
+func runSchedule(t *testing.T, seed uint64) (st scheduleStats) {
 	fail := func(format string, args ...any) {
 		t.Helper()
 		t.Fatalf("seed %d: %s", seed, fmt.Sprintf(format, args...))
@@ -53,6 +74,9 @@ func runSchedule(t *testing.T, seed uint64) {
 			fail("initiate: %v", err)
 		}
 		initiations[i]++
+		if initiations[i] > 1 {
+			st.Reinitiations++
+		}
 	}
 	send := func(i int) {
 		if peers[i].Active() == nil {
@@ -65,6 +89,7 @@ func runSchedule(t *testing.T, seed uint64) {
 			fail("encrypt: %v", err)
 		}
 		inflight = append(inflight, &flight{from: i, msg: m, pt: pt})
+		st.Messages++
 	}
 	tamper := func(f *flight) {
 		to := 1 - f.from
@@ -85,6 +110,7 @@ func runSchedule(t *testing.T, seed uint64) {
 		if !bytes.Equal(before, marshalPeer(t, peers[to])) {
 			fail("tampered message changed state")
 		}
+		st.Tampered++
 	}
 	deliver := func(k int) {
 		f := inflight[k]
@@ -103,6 +129,7 @@ func runSchedule(t *testing.T, seed uint64) {
 		devs[to].store.consume(t, c)
 		f.delivered = true
 		delivered = append(delivered, f)
+		st.Delivered++
 	}
 	replay := func(f *flight) {
 		to := 1 - f.from
@@ -113,6 +140,7 @@ func runSchedule(t *testing.T, seed uint64) {
 		if !bytes.Equal(before, marshalPeer(t, peers[to])) {
 			fail("replay changed state")
 		}
+		st.Replays++
 	}
 	persist := func(i int) {
 		enc := marshalPeer(t, peers[i])
@@ -124,6 +152,7 @@ func runSchedule(t *testing.T, seed uint64) {
 			fail("peer round trip mismatch")
 		}
 		peers[i] = p
+		st.Persisted++
 	}
 
 	switch rng.IntN(3) {
@@ -134,6 +163,7 @@ func runSchedule(t *testing.T, seed uint64) {
 	default: // simultaneous initiation
 		initiate(0)
 		initiate(1)
+		st.Simultaneous++
 	}
 	steps := 6 + rng.IntN(24)
 	for range steps {
@@ -150,6 +180,7 @@ func runSchedule(t *testing.T, seed uint64) {
 			if len(inflight) > 0 { // drop
 				k := rng.IntN(len(inflight))
 				inflight = append(inflight[:k], inflight[k+1:]...)
+				st.Drops++
 			}
 		case x < 37:
 			if len(delivered) > 0 {
@@ -186,4 +217,5 @@ func runSchedule(t *testing.T, seed uint64) {
 	if len(delivered) > 0 {
 		replay(delivered[rng.IntN(len(delivered))])
 	}
+	return st
 }
