@@ -36,7 +36,7 @@
 // Each chunk is authenticated before its plaintext is released, but an error
 // can come after earlier chunks were released (truncation is only known at
 // the end). Callers that write to a destination as they go must discard the
-// output unless the call returns nil. See docs/protocol/attachment.md for
+// output unless the call returns nil. See docs/PROTOCOL.md (Attachments) for
 // the format.
 //
 // The package is pure: no I/O other than the readers and writers passed in,
@@ -80,7 +80,7 @@ const (
 	MaxChunkSize = 4 << 20
 )
 
-// HKDF-SHA256 info labels; the salt is empty. See docs/protocol/attachment.md.
+// HKDF-SHA256 info labels; the salt is empty. See docs/PROTOCOL.md (Attachments).
 const (
 	labelEncKey     = "ward/attachment/v1/aes-256-ctr key"
 	labelMACKey     = "ward/attachment/v1/hmac-sha256 key"

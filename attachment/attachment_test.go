@@ -369,7 +369,7 @@ func TestHeader(t *testing.T) {
 	}
 }
 
-// TestKeyDerivation pins the key schedule to docs/protocol/attachment.md by
+// TestKeyDerivation pins the key schedule to docs/PROTOCOL.md (Attachments) by
 // recomputing the key commitment with HKDF from x/crypto.
 func TestKeyDerivation(t *testing.T) {
 	secret := Secret{0x42}
@@ -473,7 +473,7 @@ type errReader struct{ err error }
 func (r errReader) Read([]byte) (int, error) { return 0, r.err }
 
 // TestFormatVector rebuilds a two-chunk ciphertext from
-// docs/protocol/attachment.md with independent code (x/crypto HKDF, the
+// docs/PROTOCOL.md (Attachments) with independent code (x/crypto HKDF, the
 // standard library's AES-CTR and HMAC) and compares it byte for byte.
 func TestFormatVector(t *testing.T) {
 	secret := Secret{0x01, 0x02}

@@ -28,7 +28,7 @@ const (
 )
 
 // commitmentLabel domain-separates the commitment HMAC input from every other
-// use of HMAC-SHA256 in Ward. See docs/protocol/franking.md.
+// use of HMAC-SHA256 in Ward. See docs/PROTOCOL.md (Franking).
 const commitmentLabel = "ward/franking/v1/commitment"
 
 // Commitment is c = HMAC-SHA256(fk, committed bytes): it travels outside the

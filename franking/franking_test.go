@@ -47,7 +47,7 @@ func TestFrankOpenRoundTrip(t *testing.T) {
 }
 
 // TestCommitmentVector recomputes the commitment from the specification in
-// docs/protocol/franking.md, independently of Plaintext.Commitment.
+// docs/PROTOCOL.md (Franking), independently of Plaintext.Commitment.
 func TestCommitmentVector(t *testing.T) {
 	var fk [32]byte
 	var prev, seen Commitment

@@ -253,7 +253,7 @@ func TestContextEncoding(t *testing.T) {
 	}
 }
 
-// TestTagVector recomputes a tag from docs/protocol/franking.md, building the
+// TestTagVector recomputes a tag from docs/PROTOCOL.md (Franking), building the
 // context encoding by hand.
 func TestTagVector(t *testing.T) {
 	key := TagKey{ID: 0x01020304}

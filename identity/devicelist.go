@@ -178,7 +178,7 @@ func sortedDevices(devs []DeviceEntry) []DeviceEntry {
 }
 
 // Marshal validates l and returns its canonical encoding, with the devices
-// sorted by ID. See docs/protocol/identity.md.
+// sorted by ID. See docs/PROTOCOL.md (Identity).
 func (l *DeviceList) Marshal() ([]byte, error) {
 	if err := l.Validate(); err != nil {
 		return nil, err
@@ -401,7 +401,7 @@ func checkNoAIKReuse(l *DeviceList, aik AccountPublicKey) error {
 	return nil
 }
 
-// Marshal encodes s. See docs/protocol/identity.md.
+// Marshal encodes s. See docs/PROTOCOL.md (Identity).
 func (s *SignedDeviceList) Marshal() ([]byte, error) {
 	if len(s.List) == 0 || s.Signer.IsZero() || len(s.Signature) != 64 {
 		return nil, errors.New("identity: signed device list: missing field")

@@ -73,7 +73,7 @@
 // presentation language (via cryptobyte), start with a version byte, and are
 // canonical: decoders reject unknown versions, wrong lengths, non-canonical
 // forms and trailing bytes, and decoding then encoding gives back the same
-// bytes. docs/protocol/identity.md describes every encoding and context.
+// bytes. docs/PROTOCOL.md (Identity) describes every encoding and context.
 //
 // The package is pure: no I/O, no clock, no global randomness.
 package identity

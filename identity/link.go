@@ -69,7 +69,7 @@ func (o *LinkOffer) validate() error {
 	return nil
 }
 
-// Marshal encodes o. See docs/protocol/identity.md.
+// Marshal encodes o. See docs/PROTOCOL.md (Identity).
 func (o *LinkOffer) Marshal() ([]byte, error) {
 	if err := o.check(); err != nil {
 		return nil, err

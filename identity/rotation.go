@@ -77,7 +77,7 @@ func (r *AccountKeyRotation) addTBS(b *cryptobyte.Builder) {
 	b.AddBytes(r.NewKey.k[:])
 }
 
-// Marshal encodes r. See docs/protocol/identity.md.
+// Marshal encodes r. See docs/PROTOCOL.md (Identity).
 func (r *AccountKeyRotation) Marshal() ([]byte, error) {
 	if err := r.check(); err != nil {
 		return nil, err

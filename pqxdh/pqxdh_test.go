@@ -470,7 +470,7 @@ func TestParsedBundleAgrees(t *testing.T) {
 }
 
 func TestInitialHeaderSizes(t *testing.T) {
-	// The sizes documented in docs/protocol/pqxdh.md.
+	// The sizes documented in docs/PROTOCOL.md (PQXDH).
 	r := testRand(13)
 	alice, bob := newDevice(t, r), newDevice(t, r)
 	for _, tc := range []struct {
