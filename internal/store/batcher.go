@@ -22,16 +22,20 @@ type BatcherConfig struct {
 	// Default 1000.
 	MaxBatch int
 
-	// MaxDelay is how long a flusher waits for more work after the first
-	// item of a batch arrives, when fewer than MaxBatch are waiting. Under
-	// load batches fill while the previous one commits and nobody waits
-	// for the timer. Default 1ms.
+	// MaxDelay bounds how long a flusher lingers for more work after
+	// taking what is queued. It lingers only while the batch is smaller
+	// than the previous one: a lone caller is committed at once (no added
+	// latency at low load), while under load, when many callers resubmit
+	// right after each commit, the batch waits for them to come back
+	// instead of committing a handful. Default 1ms; negative disables
+	// lingering.
 	MaxDelay time.Duration
 
 	// Flushers is the number of send batches that may be in flight at once.
-	// With 2 (the default) one batch gathers while the other commits;
-	// PostgreSQL, whose commits run in parallel, can use more. Acks always
-	// use one flusher of their own.
+	// Default 1, right for SQLite's single writer: a second flusher would
+	// only freeze a small batch while it waits for the writer. PostgreSQL,
+	// whose commits run in parallel, can use more. Acks always use one
+	// flusher of their own.
 	Flushers int
 
 	// Timeout bounds one EnqueueBatch or AckBatch call. Default 30s.
@@ -67,11 +71,14 @@ func NewBatcher(q BatchQueue, cfg BatcherConfig) *Batcher {
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 1000
 	}
-	if cfg.MaxDelay <= 0 {
+	switch {
+	case cfg.MaxDelay == 0:
 		cfg.MaxDelay = time.Millisecond
+	case cfg.MaxDelay < 0:
+		cfg.MaxDelay = 0
 	}
 	if cfg.Flushers <= 0 {
-		cfg.Flushers = 2
+		cfg.Flushers = 1
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 30 * time.Second
@@ -196,13 +203,15 @@ func (c *coalescer[In, Out]) flusher() {
 	ins := make([]In, 0, c.cfg.MaxBatch)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	last := 1 // size of the previous batch
 	for {
 		first, ok := <-c.in
 		if !ok {
 			return
 		}
 		calls = append(calls[:0], first)
-		c.gather(&calls, timer)
+		c.gather(&calls, timer, min(last, c.cfg.MaxBatch))
+		last = len(calls)
 		ins = ins[:0]
 		for _, cl := range calls {
 			ins = append(ins, cl.in)
@@ -220,10 +229,10 @@ func (c *coalescer[In, Out]) flusher() {
 }
 
 // gather adds waiting calls to *calls: first whatever is queued, then, if
-// the batch is not full, whatever arrives within MaxDelay. It stops early
-// when the input channel is closed (the flusher commits what it has and
-// exits on its next receive).
-func (c *coalescer[In, Out]) gather(calls *[]*call[In, Out], timer *time.Timer) {
+// the batch is smaller than target, whatever arrives within MaxDelay until
+// it reaches target. It stops early when the input channel is closed (the
+// flusher commits what it has and exits on its next receive).
+func (c *coalescer[In, Out]) gather(calls *[]*call[In, Out], timer *time.Timer, target int) {
 drain:
 	for len(*calls) < c.cfg.MaxBatch {
 		select {
@@ -236,12 +245,12 @@ drain:
 			break drain
 		}
 	}
-	if len(*calls) >= c.cfg.MaxBatch {
+	if len(*calls) >= target || c.cfg.MaxDelay == 0 {
 		return
 	}
 	timer.Reset(c.cfg.MaxDelay)
 	defer timer.Stop()
-	for len(*calls) < c.cfg.MaxBatch {
+	for len(*calls) < target {
 		select {
 		case cl, ok := <-c.in:
 			if !ok {

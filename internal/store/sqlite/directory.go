@@ -179,6 +179,12 @@ func (s *Store) PublishDeviceList(ctx context.Context, id store.AccountID, u sto
 			return fmt.Errorf("sqlite: publish device list: %w", err)
 		}
 		for _, d := range remove {
+			// The queue has no foreign key (see the schema): delete its
+			// entries explicitly; prekeys and challenges cascade.
+			if _, err := tx.ExecContext(ctx,
+				`DELETE FROM queue WHERE account_id = ? AND device_id = ?`, id[:], int64(d)); err != nil {
+				return dbErr("remove device", err)
+			}
 			if _, err := tx.ExecContext(ctx,
 				`DELETE FROM devices WHERE account_id = ? AND device_id = ?`, id[:], int64(d)); err != nil {
 				return dbErr("remove device", err)

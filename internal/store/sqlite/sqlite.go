@@ -117,6 +117,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	wq.Add("_pragma", "synchronous(full)")
 	wq.Add("_pragma", "foreign_keys(on)")
 	wq.Add("_pragma", "temp_store(memory)")
+	wq.Add("_pragma", "cache_size(-32768)")
 	wq.Set("_txlock", "immediate")
 	w, err := sql.Open("sqlite3", dsn(path, wq))
 	if err != nil {

@@ -66,6 +66,10 @@ CREATE TABLE challenges (
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX challenges_expiry ON challenges (expires_at);
 
+-- The queue has no foreign key: the store checks the device when it reads
+-- the queue head, and deletes a removed device's entries itself (one index
+-- probe less per entry). It stays a rowid table: clustering it on
+-- (device, seq) measured 2-3x slower inserts with envelopes inline.
 CREATE TABLE queue (
     account_id     BLOB    NOT NULL,
     device_id      INTEGER NOT NULL,
@@ -77,8 +81,7 @@ CREATE TABLE queue (
     envelope       BLOB    NOT NULL,
     franking_tag   BLOB    NOT NULL,
     expires_at     INTEGER NOT NULL,
-    PRIMARY KEY (account_id, device_id, seq),
-    FOREIGN KEY (account_id, device_id) REFERENCES devices (account_id, device_id) ON DELETE CASCADE
+    PRIMARY KEY (account_id, device_id, seq)
 ) STRICT;
 CREATE INDEX queue_expiry ON queue (expires_at);
 
