@@ -79,6 +79,15 @@ func (s *Store) prepare(ctx context.Context) error {
 			s.stmts[kind][n-1] = st
 		}
 	}
+	// The fetch statement is prepared on the reader pool; database/sql
+	// prepares it once per reader connection and reuses it.
+	var err error
+	s.fetch, err = s.r.PrepareContext(ctx,
+		`SELECT seq, message_id, sender_account, sender_device, server_ts, envelope, franking_tag, expires_at
+		 FROM queue WHERE account_id = ? AND device_id = ? AND seq > ? ORDER BY seq LIMIT ?`)
+	if err != nil {
+		return fmt.Errorf("sqlite: prepare: %w", err)
+	}
 	return nil
 }
 
@@ -254,10 +263,7 @@ func (s *Store) Fetch(ctx context.Context, addr store.Address, afterSeq uint64, 
 	if limit <= 0 || afterSeq >= store.MaxInt64 {
 		return nil, nil
 	}
-	rows, err := s.r.QueryContext(ctx,
-		`SELECT seq, message_id, sender_account, sender_device, server_ts, envelope, franking_tag, expires_at
-		 FROM queue WHERE account_id = ? AND device_id = ? AND seq > ? ORDER BY seq LIMIT ?`,
-		addr.Account[:], int64(addr.Device), int64(afterSeq), limit)
+	rows, err := s.fetch.QueryContext(ctx, addr.Account[:], int64(addr.Device), int64(afterSeq), limit)
 	if err != nil {
 		return nil, dbErr("fetch", err)
 	}

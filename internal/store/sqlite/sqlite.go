@@ -83,6 +83,7 @@ type Store struct {
 	// Prepared multi-row statements of the send path on the writer
 	// connection, by kind and row count; guarded by wmu.
 	stmts [numStmtKinds][chunk]*sql.Stmt
+	fetch *sql.Stmt // on r
 }
 
 var _ store.Store = (*Store)(nil)
@@ -192,6 +193,9 @@ func (s *Store) Close() error {
 		}
 	}
 	s.wmu.Unlock()
+	if s.fetch != nil {
+		errs = append(errs, s.fetch.Close())
+	}
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
 	}

@@ -22,6 +22,13 @@ import (
 //     reports sends/s and the p50/p99 latency of one Enqueue.
 //   - FetchAck: a receiving device fetches pages of 100 and acks each page;
 //     reports messages/s.
+//   - Deliver/C=256: the whole delivery path at once: 256 goroutines send
+//     through a Batcher while one goroutine per recipient device (256)
+//     fetches and acks what arrives (acks through the Batcher too);
+//     reports sends/s and delivered messages (device copies) per second.
+//   - Paced/rate=R: sends arrive at a fixed R per second through a
+//     Batcher, each from its own goroutine; reports the p50/p99 latency of
+//     Enqueue (arrival to commit).
 func Bench(b *testing.B, open func(b *testing.B, maxDepth int) store.Store) {
 	for _, n := range []int{1, 10, 100, 1000} {
 		b.Run(fmt.Sprintf("EnqueueBatch/size=%d", n), func(b *testing.B) { benchEnqueueBatch(b, open(b, 1<<30), n) })
@@ -30,6 +37,10 @@ func Bench(b *testing.B, open func(b *testing.B, maxDepth int) store.Store) {
 		b.Run(fmt.Sprintf("Batcher/C=%d", c), func(b *testing.B) { benchBatcher(b, open(b, 1<<30), c) })
 	}
 	b.Run("FetchAck", func(b *testing.B) { benchFetchAck(b, open(b, 1<<30)) })
+	b.Run("Deliver/C=256", func(b *testing.B) { benchDeliver(b, open(b, 1<<30), 256) })
+	for _, rate := range []int{1000, 5000} {
+		b.Run(fmt.Sprintf("Paced/rate=%d", rate), func(b *testing.B) { benchPaced(b, open(b, 1<<30), rate) })
+	}
 }
 
 // benchFixture is a sender and a set of recipient devices.
@@ -196,4 +207,122 @@ func benchFetchAck(b *testing.B, s store.Store) {
 		b.Fatalf("delivered %d, want %d", total, 4*b.N)
 	}
 	b.ReportMetric(float64(total)/el.Seconds(), "msgs/s")
+}
+
+func benchDeliver(b *testing.B, s store.Store, senders int) {
+	ctx := context.Background()
+	f := newFixture(b, s)
+	bt := store.NewBatcher(s, store.BatcherConfig{})
+	defer bt.Close()
+	// One wake-up channel per device stands in for the server's event
+	// bus: a sender signals every recipient after its send commits.
+	wake := make(map[store.Address]chan struct{}, len(f.to))
+	for _, d := range f.to {
+		wake[d] = make(chan struct{}, 1)
+	}
+	var (
+		next      atomic.Int64
+		delivered atomic.Int64
+		want      = int64(4 * b.N)
+		wg        sync.WaitGroup
+		done      = make(chan struct{})
+	)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for _, d := range f.to {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var after uint64
+			for {
+				select {
+				case <-done:
+					return
+				case <-wake[d]:
+				}
+				for {
+					es, err := s.Fetch(ctx, d, after, 100)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					if len(es) == 0 {
+						break
+					}
+					after = es[len(es)-1].Seq
+					n, err := bt.Ack(ctx, store.AckRequest{Device: d, UpTo: after})
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					if delivered.Add(int64(n)) == want {
+						close(done)
+					}
+					if len(es) < 100 {
+						break // drained; a later send wakes us again
+					}
+				}
+			}
+		}()
+	}
+	for range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(b.N) {
+				sd := f.next()
+				if _, err := bt.Enqueue(ctx, sd); err != nil {
+					b.Error(err)
+					return
+				}
+				for _, c := range sd.Copies {
+					select {
+					case wake[c.To] <- struct{}{}:
+					default:
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	b.ReportMetric(float64(b.N)/el.Seconds(), "sends/s")
+	b.ReportMetric(float64(delivered.Load())/el.Seconds(), "delivered/s")
+}
+
+func benchPaced(b *testing.B, s store.Store, rate int) {
+	ctx := context.Background()
+	f := newFixture(b, s)
+	bt := store.NewBatcher(s, store.BatcherConfig{})
+	defer bt.Close()
+	lat := make([]time.Duration, b.N)
+	var wg sync.WaitGroup
+	interval := time.Second / time.Duration(rate)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for i := range b.N {
+		// Arrival i is due at start + i*interval; sleep in coarse steps
+		// and release every arrival that is due.
+		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+			time.Sleep(d)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := time.Now()
+			if _, err := bt.Enqueue(ctx, f.next()); err != nil {
+				b.Error(err)
+				return
+			}
+			lat[i] = time.Since(t)
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "sends/s")
 }
