@@ -104,5 +104,6 @@ func TestReopen(t *testing.T) {
 
 func BenchmarkStore(b *testing.B) {
 	serverURL(b)
-	storetest.Bench(b, func(b *testing.B, maxDepth int) store.Store { return openFresh(b, maxDepth) })
+	// PostgreSQL commits in parallel: let four batches be in flight.
+	storetest.Bench(b, store.BatcherConfig{Flushers: 4}, func(b *testing.B, maxDepth int) store.Store { return openFresh(b, maxDepth) })
 }

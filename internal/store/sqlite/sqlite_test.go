@@ -112,7 +112,7 @@ func TestPragmas(t *testing.T) {
 }
 
 func BenchmarkStore(b *testing.B) {
-	storetest.Bench(b, func(b *testing.B, maxDepth int) store.Store {
+	storetest.Bench(b, store.BatcherConfig{}, func(b *testing.B, maxDepth int) store.Store {
 		s, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(b.TempDir(), "ward.db"), MaxQueueDepth: maxDepth})
 		if err != nil {
 			b.Fatal(err)

@@ -29,17 +29,20 @@ import (
 //   - Paced/rate=R: sends arrive at a fixed R per second through a
 //     Batcher, each from its own goroutine; reports the p50/p99 latency of
 //     Enqueue (arrival to commit).
-func Bench(b *testing.B, open func(b *testing.B, maxDepth int) store.Store) {
+//
+// cfg configures every Batcher the benchmarks start (e.g. more Flushers for
+// PostgreSQL).
+func Bench(b *testing.B, cfg store.BatcherConfig, open func(b *testing.B, maxDepth int) store.Store) {
 	for _, n := range []int{1, 10, 100, 1000} {
 		b.Run(fmt.Sprintf("EnqueueBatch/size=%d", n), func(b *testing.B) { benchEnqueueBatch(b, open(b, 1<<30), n) })
 	}
 	for _, c := range []int{1, 16, 256} {
-		b.Run(fmt.Sprintf("Batcher/C=%d", c), func(b *testing.B) { benchBatcher(b, open(b, 1<<30), c) })
+		b.Run(fmt.Sprintf("Batcher/C=%d", c), func(b *testing.B) { benchBatcher(b, open(b, 1<<30), cfg, c) })
 	}
 	b.Run("FetchAck", func(b *testing.B) { benchFetchAck(b, open(b, 1<<30)) })
-	b.Run("Deliver/C=256", func(b *testing.B) { benchDeliver(b, open(b, 1<<30), 256) })
+	b.Run("Deliver/C=256", func(b *testing.B) { benchDeliver(b, open(b, 1<<30), cfg, 256) })
 	for _, rate := range []int{1000, 5000} {
-		b.Run(fmt.Sprintf("Paced/rate=%d", rate), func(b *testing.B) { benchPaced(b, open(b, 1<<30), rate) })
+		b.Run(fmt.Sprintf("Paced/rate=%d", rate), func(b *testing.B) { benchPaced(b, open(b, 1<<30), cfg, rate) })
 	}
 }
 
@@ -119,10 +122,10 @@ func benchEnqueueBatch(b *testing.B, s store.Store, size int) {
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "sends/s")
 }
 
-func benchBatcher(b *testing.B, s store.Store, callers int) {
+func benchBatcher(b *testing.B, s store.Store, cfg store.BatcherConfig, callers int) {
 	ctx := context.Background()
 	f := newFixture(b, s)
-	bt := store.NewBatcher(s, store.BatcherConfig{})
+	bt := store.NewBatcher(s, cfg)
 	defer bt.Close()
 	var (
 		next atomic.Int64
@@ -166,13 +169,19 @@ func benchBatcher(b *testing.B, s store.Store, callers int) {
 func benchFetchAck(b *testing.B, s store.Store) {
 	ctx := context.Background()
 	f := newFixture(b, s)
-	// Fill: b.N sends of 4 copies = 4*b.N entries over 256 devices.
+	// Fill: b.N sends, each with a copy for each of 4 devices, so every
+	// device holds b.N entries to fetch in pages of 100.
+	devs := f.to[:4]
 	b.StopTimer()
 	batch := make([]store.Send, 0, 1000)
 	for i := 0; i < b.N; i += 1000 {
 		batch = batch[:0]
 		for range min(1000, b.N-i) {
-			batch = append(batch, f.next())
+			sd := f.next()
+			for j := range sd.Copies {
+				sd.Copies[j].To = devs[j]
+			}
+			batch = append(batch, sd)
 		}
 		for _, r := range s.EnqueueBatch(ctx, batch) {
 			if r.Err != nil {
@@ -184,7 +193,7 @@ func benchFetchAck(b *testing.B, s store.Store) {
 	b.StartTimer()
 	start := time.Now()
 	total := 0
-	for _, d := range f.to {
+	for _, d := range devs {
 		var after uint64
 		for {
 			es, err := s.Fetch(ctx, d, after, 100)
@@ -209,10 +218,10 @@ func benchFetchAck(b *testing.B, s store.Store) {
 	b.ReportMetric(float64(total)/el.Seconds(), "msgs/s")
 }
 
-func benchDeliver(b *testing.B, s store.Store, senders int) {
+func benchDeliver(b *testing.B, s store.Store, cfg store.BatcherConfig, senders int) {
 	ctx := context.Background()
 	f := newFixture(b, s)
-	bt := store.NewBatcher(s, store.BatcherConfig{})
+	bt := store.NewBatcher(s, cfg)
 	defer bt.Close()
 	// One wake-up channel per device stands in for the server's event
 	// bus: a sender signals every recipient after its send commits.
@@ -291,10 +300,10 @@ func benchDeliver(b *testing.B, s store.Store, senders int) {
 	b.ReportMetric(float64(delivered.Load())/el.Seconds(), "delivered/s")
 }
 
-func benchPaced(b *testing.B, s store.Store, rate int) {
+func benchPaced(b *testing.B, s store.Store, cfg store.BatcherConfig, rate int) {
 	ctx := context.Background()
 	f := newFixture(b, s)
-	bt := store.NewBatcher(s, store.BatcherConfig{})
+	bt := store.NewBatcher(s, cfg)
 	defer bt.Close()
 	lat := make([]time.Duration, b.N)
 	var wg sync.WaitGroup
