@@ -287,10 +287,12 @@ func (st *stream) flushOnce() (bool, error) {
 			Envelope:        env,
 			FrankingTag:     e.FrankingTag,
 		}
+		// sent moves before the write: the client may ack the entry
+		// before WriteMessage returns. A failed write closes the stream.
+		st.sent.Store(e.Seq)
 		if err := st.writeFrame(&wardv1.StreamFrame{Frame: &wardv1.StreamFrame_Delivery{Delivery: d}}); err != nil {
 			return false, err
 		}
-		st.sent.Store(e.Seq)
 		s.metrics.deliveries.Inc()
 		s.metrics.inflight.Inc()
 		s.metrics.deliveryLatency.Observe(now.Sub(e.Timestamp).Seconds())
