@@ -70,7 +70,9 @@ func (k PublicKey) Equal(o PublicKey) bool { return k.enc == o.enc }
 func (k PublicKey) isZero() bool { return k.enc == [PublicKeySize]byte{} }
 
 // PrivateKey is an ECVRF private key: a 32-byte seed and the values RFC 8032,
-// Section 5.1.5 derives from it. It is safe for concurrent use.
+// Section 5.1.5 derives from it. Create one with [GenerateKey] or
+// [NewPrivateKeyFromSeed]; the zero value is not a key. It is safe for
+// concurrent use.
 type PrivateKey struct {
 	seed [SeedSize]byte
 	// x is the secret scalar: SHA-512(seed)[0:32], clamped, reduced mod L.
