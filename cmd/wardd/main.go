@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -120,15 +121,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 
 // invite creates an invite code directly in the store (operator access).
 func invite(ctx context.Context, args []string, stdout io.Writer, getenv func(string) string) error {
+	// -uses and -days belong to the command; every other argument is one
+	// of the server's own settings (data directory, store URL).
 	fs := flag.NewFlagSet("wardd invite", flag.ContinueOnError)
 	uses := fs.Uint("uses", 1, "how many accounts the code admits")
 	days := fs.Uint("days", 7, "days until the code expires")
-	// The remaining arguments are the server's own settings (data
-	// directory, store URL) after "--".
-	if err := fs.Parse(args); err != nil {
+	var own, rest []string
+	for i := 0; i < len(args); i++ {
+		name, _, hasValue := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
+		if strings.HasPrefix(args[i], "-") && (name == "uses" || name == "days") {
+			own = append(own, args[i])
+			if !hasValue && i+1 < len(args) {
+				i++
+				own = append(own, args[i])
+			}
+			continue
+		}
+		rest = append(rest, args[i])
+	}
+	if err := fs.Parse(own); err != nil {
 		return err
 	}
-	cfg, err := server.LoadConfig(fs.Args(), getenv)
+	cfg, err := server.LoadConfig(rest, getenv)
 	if err != nil {
 		return err
 	}

@@ -168,7 +168,11 @@ func TestQueueTTL(t *testing.T) {
 }
 
 func TestKeyringRotation(t *testing.T) {
-	e := newEnv(t, func(c *Config) { c.FrankingRotation = time.Hour; c.FrankingRetention = 48 * time.Hour; c.QueueTTL = time.Hour })
+	e := newEnv(t, func(c *Config) {
+		c.FrankingRotation = time.Hour
+		c.FrankingRetention = 48 * time.Hour
+		c.QueueTTL = time.Hour
+	})
 	ctx := context.Background()
 	tagCtx := franking.Context{Kind: franking.Direct, Conversation: make([]byte, 16), Timestamp: 1}
 	rand.Read(tagCtx.Commitment[:])
