@@ -13,6 +13,7 @@ var benchAlpha = []byte("acct:0123456789abcdef0123456789abcdef")
 func BenchmarkProve(b *testing.B) {
 	k := testKey(b, 1)
 	b.ReportAllocs()
+	defer reportCPU(b)()
 	for b.Loop() {
 		k.Prove(benchAlpha)
 	}
@@ -23,6 +24,7 @@ func BenchmarkVerify(b *testing.B) {
 	proof, _ := k.Prove(benchAlpha)
 	pk := k.Public()
 	b.ReportAllocs()
+	defer reportCPU(b)()
 	for b.Loop() {
 		if _, err := pk.Verify(benchAlpha, proof[:]); err != nil {
 			b.Fatal(err)
@@ -37,6 +39,7 @@ func BenchmarkVerifyParse(b *testing.B) {
 	proof, _ := k.Prove(benchAlpha)
 	enc := k.Public().Bytes()
 	b.ReportAllocs()
+	defer reportCPU(b)()
 	for b.Loop() {
 		pk, err := ParsePublicKey(enc)
 		if err != nil {
@@ -52,6 +55,7 @@ func BenchmarkProofToHash(b *testing.B) {
 	k := testKey(b, 1)
 	proof, _ := k.Prove(benchAlpha)
 	b.ReportAllocs()
+	defer reportCPU(b)()
 	for b.Loop() {
 		if _, err := ProofToHash(proof[:]); err != nil {
 			b.Fatal(err)
@@ -62,6 +66,7 @@ func BenchmarkProofToHash(b *testing.B) {
 func BenchmarkParsePublicKey(b *testing.B) {
 	enc := testKey(b, 1).Public().Bytes()
 	b.ReportAllocs()
+	defer reportCPU(b)()
 	for b.Loop() {
 		if _, err := ParsePublicKey(enc); err != nil {
 			b.Fatal(err)
@@ -72,6 +77,7 @@ func BenchmarkParsePublicKey(b *testing.B) {
 func BenchmarkNewPrivateKeyFromSeed(b *testing.B) {
 	seed := testKey(b, 1).Seed()
 	b.ReportAllocs()
+	defer reportCPU(b)()
 	for b.Loop() {
 		if _, err := NewPrivateKeyFromSeed(seed); err != nil {
 			b.Fatal(err)
@@ -110,6 +116,7 @@ func BenchmarkScalarBaseMultFloor(b *testing.B) {
 	_, k, _, _, _, _, _ := floorInputs(b)
 	var p edwards25519.Point
 	b.ReportAllocs()
+	defer reportCPU(b)()
 	for b.Loop() {
 		p.ScalarBaseMult(k)
 	}
@@ -121,6 +128,7 @@ func BenchmarkProveFloor(b *testing.B) {
 	x, k, _, _, _, h, _ := floorInputs(b)
 	var gamma, u, v edwards25519.Point
 	b.ReportAllocs()
+	defer reportCPU(b)()
 	for b.Loop() {
 		gamma.ScalarMult(x, h)
 		u.ScalarBaseMult(k)
@@ -137,6 +145,7 @@ func BenchmarkVarTimeDoubleScalarBaseMultFloor(b *testing.B) {
 	negC.Negate(c)
 	var u edwards25519.Point
 	b.ReportAllocs()
+	defer reportCPU(b)()
 	for b.Loop() {
 		u.VarTimeDoubleScalarBaseMult(&negC, y, s)
 	}
@@ -151,6 +160,7 @@ func BenchmarkVerifyFloor(b *testing.B) {
 	scalars := []*edwards25519.Scalar{s, &negC}
 	points := []*edwards25519.Point{h, gamma}
 	b.ReportAllocs()
+	defer reportCPU(b)()
 	for b.Loop() {
 		u.VarTimeDoubleScalarBaseMult(&negC, y, s)
 		v.VarTimeMultiScalarMult(scalars, points)
@@ -164,9 +174,21 @@ func BenchmarkEd25519VerifyReference(b *testing.B) {
 	pub := priv.Public().(ed25519.PublicKey)
 	sig := ed25519.Sign(priv, benchAlpha)
 	b.ReportAllocs()
+	defer reportCPU(b)()
 	for b.Loop() {
 		if !ed25519.Verify(pub, benchAlpha, sig) {
 			b.Fatal("verify failed")
+		}
+	}
+}
+
+// reportCPU starts measuring the process CPU time; the function it returns,
+// deferred, reports it per operation as cpu-ns/op.
+func reportCPU(b *testing.B) func() {
+	start := processCPUTime()
+	return func() {
+		if b.N > 0 {
+			b.ReportMetric(float64(processCPUTime()-start)/float64(b.N), "cpu-ns/op")
 		}
 	}
 }
