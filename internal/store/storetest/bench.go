@@ -57,6 +57,17 @@ type benchFixture struct {
 
 const benchDevices = 256
 
+// cpuMeter reports process CPU time per unit of work as "cpu-µs/<unit>".
+type cpuMeter struct{ start time.Duration }
+
+func startCPU() cpuMeter { return cpuMeter{cpuTime()} }
+
+func (m cpuMeter) report(b *testing.B, n int, unit string) {
+	if used := cpuTime() - m.start; used > 0 && n > 0 {
+		b.ReportMetric(float64(used.Microseconds())/float64(n), "cpu-µs/"+unit)
+	}
+}
+
 func newFixture(b *testing.B, s store.Store) *benchFixture {
 	b.Helper()
 	ctx := context.Background()
@@ -107,7 +118,7 @@ func benchEnqueueBatch(b *testing.B, s store.Store, size int) {
 	batch := make([]store.Send, 0, size)
 	b.ReportAllocs()
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu := time.Now(), startCPU()
 	for i := 0; i < b.N; i += size {
 		batch = batch[:0]
 		for range min(size, b.N-i) {
@@ -120,6 +131,7 @@ func benchEnqueueBatch(b *testing.B, s store.Store, size int) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "sends/s")
+	cpu.report(b, b.N, "send")
 }
 
 func benchBatcher(b *testing.B, s store.Store, cfg store.BatcherConfig, callers int) {
@@ -135,7 +147,7 @@ func benchBatcher(b *testing.B, s store.Store, cfg store.BatcherConfig, callers 
 	)
 	b.ReportAllocs()
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu := time.Now(), startCPU()
 	for range callers {
 		wg.Add(1)
 		go func() {
@@ -158,6 +170,7 @@ func benchBatcher(b *testing.B, s store.Store, cfg store.BatcherConfig, callers 
 	wg.Wait()
 	el := time.Since(start)
 	b.StopTimer()
+	cpu.report(b, b.N, "send")
 	b.ReportMetric(float64(b.N)/el.Seconds(), "sends/s")
 	if len(lat) > 0 {
 		slices.Sort(lat)
@@ -191,7 +204,7 @@ func benchFetchAck(b *testing.B, s store.Store) {
 	}
 	b.ReportAllocs()
 	b.StartTimer()
-	start := time.Now()
+	start, cpu := time.Now(), startCPU()
 	total := 0
 	for _, d := range devs {
 		var after uint64
@@ -216,6 +229,7 @@ func benchFetchAck(b *testing.B, s store.Store) {
 		b.Fatalf("delivered %d, want %d", total, 4*b.N)
 	}
 	b.ReportMetric(float64(total)/el.Seconds(), "msgs/s")
+	cpu.report(b, total, "msg")
 }
 
 func benchDeliver(b *testing.B, s store.Store, cfg store.BatcherConfig, senders int) {
@@ -238,7 +252,7 @@ func benchDeliver(b *testing.B, s store.Store, cfg store.BatcherConfig, senders 
 	)
 	b.ReportAllocs()
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu := time.Now(), startCPU()
 	for _, d := range f.to {
 		wg.Add(1)
 		go func() {
@@ -298,6 +312,7 @@ func benchDeliver(b *testing.B, s store.Store, cfg store.BatcherConfig, senders 
 	el := time.Since(start)
 	b.ReportMetric(float64(b.N)/el.Seconds(), "sends/s")
 	b.ReportMetric(float64(delivered.Load())/el.Seconds(), "delivered/s")
+	cpu.report(b, int(delivered.Load()), "delivered")
 }
 
 func benchPaced(b *testing.B, s store.Store, cfg store.BatcherConfig, rate int) {
@@ -310,7 +325,7 @@ func benchPaced(b *testing.B, s store.Store, cfg store.BatcherConfig, rate int) 
 	interval := time.Second / time.Duration(rate)
 	b.ReportAllocs()
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu := time.Now(), startCPU()
 	for i := range b.N {
 		// Arrival i is due at start + i*interval; sleep in coarse steps
 		// and release every arrival that is due.
@@ -330,6 +345,7 @@ func benchPaced(b *testing.B, s store.Store, cfg store.BatcherConfig, rate int) 
 	}
 	wg.Wait()
 	b.StopTimer()
+	cpu.report(b, b.N, "send")
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")

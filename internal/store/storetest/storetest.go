@@ -60,6 +60,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"QueueExpire", testQueueExpire},
 		{"QueueBatcherConcurrent", testQueueBatcherConcurrent},
 		{"QueueConcurrentBatches", testQueueConcurrentBatches},
+		{"QueueModel", testQueueModel},
 		{"Blobs", testBlobs},
 		{"Secrets", testSecrets},
 		{"SecretsConcurrent", testSecretsConcurrent},
