@@ -79,6 +79,7 @@ func (s *Server) PublishDeviceList(ctx context.Context, who store.Address, req *
 	if errors.Is(err, store.ErrConflict) {
 		return nil, &Error{Code: CodeInvalid, Msg: "a device id in the list is already registered with other keys; device ids are never reused", Err: err}
 	}
+	s.accounts.forget(who.Account)
 	if err != nil {
 		return nil, storeErr(err, "device list")
 	}

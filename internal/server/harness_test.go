@@ -304,6 +304,10 @@ func (c *client) sendTo(to *client, cmid byte, body string, devs ...*client) (*w
 	return resp.Msg, nil
 }
 
+// testDialer keeps the test's client ends small, so that the idle-stream
+// memory benchmark measures mostly the server.
+var testDialer = &websocket.Dialer{ReadBufferSize: 256, WriteBufferSize: 256, HandshakeTimeout: 10 * time.Second}
+
 // wsConn is a test client's delivery stream. A goroutine reads frames into
 // a channel (a gorilla read that times out breaks the connection, so the
 // helpers time out on the channel instead).
@@ -316,7 +320,7 @@ type wsConn struct {
 func (c *client) stream() *wsConn {
 	c.t.Helper()
 	url := "ws" + strings.TrimPrefix(c.e.http.URL, "http") + "/v1/stream"
-	ws, resp, err := websocket.DefaultDialer.Dial(url, http.Header{"Authorization": {"Ward " + c.token}})
+	ws, resp, err := testDialer.Dial(url, http.Header{"Authorization": {"Ward " + c.token}})
 	if err != nil {
 		status := 0
 		if resp != nil {
@@ -324,7 +328,7 @@ func (c *client) stream() *wsConn {
 		}
 		c.t.Fatalf("dial stream: %v (status %d)", err, status)
 	}
-	w := &wsConn{t: c.t, ws: ws, frames: make(chan *wardv1.StreamFrame, 1024)}
+	w := &wsConn{t: c.t, ws: ws, frames: make(chan *wardv1.StreamFrame, 64)}
 	go func() {
 		defer close(w.frames)
 		for {

@@ -86,30 +86,23 @@ func (s *Server) send(ctx context.Context, who store.Address, req *wardv1.SendRe
 	}
 
 	// The devices the send must cover.
-	recipient, err := s.st.Account(ctx, conv)
+	recipient, rdevs, err := s.accounts.get(ctx, s.st, conv)
 	if err != nil {
 		return sendResult{}, storeErr(err, "recipient account")
 	}
 	if recipient.Status == store.StatusBanned || recipient.Status == store.StatusSuspended {
 		return sendResult{}, errorf(CodePermission, "recipient account is not accepting messages")
 	}
-	rdevs, err := s.st.Devices(ctx, conv)
-	if err != nil {
-		return sendResult{}, storeErr(err, "recipient devices")
-	}
 	sdevs, senderVersion := rdevs, recipient.DeviceListVersion
 	if conv != who.Account {
-		sender, err := s.st.Account(ctx, who.Account)
+		sender, devs, err := s.accounts.get(ctx, s.st, who.Account)
 		if err != nil {
 			return sendResult{}, storeErr(err, "sender account")
 		}
 		if sender.Status == store.StatusBanned || sender.Status == store.StatusSuspended {
 			return sendResult{}, errorf(CodePermission, "account is %s", sender.Status)
 		}
-		senderVersion = sender.DeviceListVersion
-		if sdevs, err = s.st.Devices(ctx, who.Account); err != nil {
-			return sendResult{}, storeErr(err, "sender devices")
-		}
+		sdevs, senderVersion = devs, sender.DeviceListVersion
 	}
 	want := make([]store.Address, 0, len(rdevs)+len(sdevs))
 	senderListed := false
