@@ -3,6 +3,7 @@ module github.com/wardchat/ward
 go 1.26.0
 
 require (
+	cel.dev/cel-go v0.33.2 // indirect
 	connectrpc.com/connect v1.21.1 // indirect
 	filippo.io/edwards25519 v1.2.0 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
