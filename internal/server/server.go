@@ -60,7 +60,7 @@ type Server struct {
 	keyring atomic.Pointer[keyringState]
 	krMu    sync.Mutex // serialises keyring rotation on this node
 
-	accounts  accountCache
+	accounts accountCache
 
 	sendLimit *limiter // per account: Send and FetchBundles
 	addrLimit *limiter // per client IP: unauthenticated calls
