@@ -61,7 +61,9 @@ type Config struct {
 	// "postgres://ward@db:5432/ward?sslmode=verify-full". Required.
 	URL string
 
-	// MaxConns caps the pool size. Default: pgxpool's (max(4, NumCPU)).
+	// MaxConns caps the pool size. Default 16: every connected device's
+	// fetches and the batchers' transactions share the pool, and pgxpool's
+	// own default (max(4, NumCPU)) starves them on small machines.
 	MaxConns int32
 
 	// MaxQueueDepth caps the entries queued for one device
@@ -90,9 +92,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	if cfg.MaxConns > 0 {
-		pc.MaxConns = cfg.MaxConns
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = 16
 	}
+	pc.MaxConns = cfg.MaxConns
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
