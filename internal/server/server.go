@@ -38,6 +38,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wardchat/ward/internal/bus"
 	"github.com/wardchat/ward/internal/server/blob"
@@ -125,9 +126,9 @@ func (s *Server) Close() error {
 	return s.batch.Close()
 }
 
-// Metrics returns the Prometheus registry of this server (for tests and
-// embedding).
-func (s *Server) Metrics() *metrics { return s.metrics }
+// Registry returns the Prometheus registry holding this server's metrics
+// (served at /metrics), for embedding in another exporter.
+func (s *Server) Registry() *prometheus.Registry { return s.metrics.reg }
 
 const secretAuthKey = "server/auth-key/v1"
 
