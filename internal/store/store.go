@@ -74,6 +74,9 @@ type Store interface {
 	Blobs
 	Secrets
 
+	// Ping checks that the database answers (for readiness probes).
+	Ping(ctx context.Context) error
+
 	// Close releases the database handles. Operations in flight may fail.
 	Close() error
 }

@@ -181,6 +181,20 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
+// Ping implements [store.Store]: it runs a query on a reader and, under the
+// write lock, on the writer connection.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.r.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlite: ping: %w", err)
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if err := s.w.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlite: ping: %w", err)
+	}
+	return nil
+}
+
 // Close closes both connection pools.
 func (s *Store) Close() error {
 	var errs []error

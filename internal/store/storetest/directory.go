@@ -12,6 +12,7 @@ import (
 
 func testAccounts(t *testing.T, s store.Store) {
 	ctx := ctxT(t)
+	noErr(t, "Ping", s.Ping(ctx))
 	a := mustAccount(t, s, "Alice", 1, 2)
 
 	got, err := s.Account(ctx, a.ID)

@@ -9,8 +9,12 @@
 //
 // The open function must return a new, empty store whose per-device queue
 // cap is [MaxQueueDepth], and arrange (with t.Cleanup) for it to be closed
-// and discarded. Each subtest opens its own store; subtests run in parallel
-// only where the backend allows it (they do not call t.Parallel).
+// and discarded. Each subtest opens its own store. Subtests run one after
+// the other, but many of them drive the store from concurrent goroutines
+// (prekey handout, invites, challenges, batches), so run the suite with
+// -race as well.
+//
+// [Bench] runs the same workloads as benchmarks.
 package storetest
 
 import (
