@@ -64,14 +64,16 @@ type stream struct {
 	addr  store.Address
 	token uint64
 
-	wmu       sync.Mutex    // serialises writes to ws
-	sent      atomic.Uint64 // highest seq written to the stream
-	acked     atomic.Uint64 // highest seq acknowledged
-	scheduled atomic.Bool   // a flusher is running or about to
-	dirty     atomic.Bool   // a wake-up arrived since the flusher last looked
-	lowNotice atomic.Bool   // a PrekeysLow frame is due
-	closed    atomic.Bool
-	unsub     func()
+	wmu        sync.Mutex    // serialises writes to ws
+	sent       atomic.Uint64 // highest seq written to the stream
+	acked      atomic.Uint64 // highest seq acknowledged
+	scheduled  atomic.Bool   // a flusher is running or about to
+	dirty      atomic.Bool   // a wake-up arrived since the flusher last looked
+	lowNotice  atomic.Bool   // a PrekeysLow frame is due
+	ackWant    atomic.Uint64 // highest seq the client acknowledged
+	ackRunning atomic.Bool   // an ack deletion is being committed
+	closed     atomic.Bool
+	unsub      func()
 }
 
 var writeBufferPool sync.Pool
@@ -352,31 +354,53 @@ func (st *stream) readLoop() {
 	}
 }
 
-// handleAck deletes the entries up to seq. Only entries this stream has
-// delivered may be acknowledged: an Ack beyond the last delivered sequence
-// number is a protocol error (it could delete undelivered messages).
+// handleAck records an acknowledgement of the entries up to seq. Only
+// entries this stream has delivered may be acknowledged: an Ack beyond the
+// last delivered sequence number is a protocol error (it could delete
+// undelivered messages). Acks are coalesced: while one deletion is being
+// committed, later acks only raise the target, so a client acking every
+// message costs a transaction per commit time, not per message.
 func (st *stream) handleAck(seq uint64) error {
 	if seq == 0 || seq > st.sent.Load() {
 		return errors.New("ack beyond the last delivered sequence number")
 	}
-	prev := st.acked.Load()
-	if seq <= prev {
-		return nil // a repeated ack is harmless
+	for {
+		cur := st.ackWant.Load()
+		if seq <= cur || st.ackWant.CompareAndSwap(cur, seq) {
+			break
+		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), writeWait)
-	defer cancel()
-	n, err := st.s.st.Ack(ctx, st.addr, seq)
-	if err != nil {
-		st.s.log.Warn("ack", "device", st.addr.String(), "err", err)
-		return nil // the client acks again after reconnecting
-	}
-	st.acked.Store(seq)
-	st.s.metrics.acks.Add(float64(n))
-	st.s.metrics.inflight.Sub(float64(seq - prev))
-	if int(st.sent.Load()-prev) >= streamWindow/2 {
-		st.wake() // the window had been (nearly) full
+	if st.ackRunning.CompareAndSwap(false, true) {
+		go st.ackLoop()
 	}
 	return nil
+}
+
+func (st *stream) ackLoop() {
+	for {
+		want := st.ackWant.Load()
+		if prev := st.acked.Load(); want > prev {
+			ctx, cancel := context.WithTimeout(context.Background(), writeWait)
+			n, err := st.s.st.Ack(ctx, st.addr, want)
+			cancel()
+			if err != nil {
+				// The entries stay queued and are delivered again on the
+				// next connection (at-least-once).
+				st.s.log.Warn("ack", "device", st.addr.String(), "err", err)
+			} else {
+				st.acked.Store(want)
+				st.s.metrics.acks.Add(float64(n))
+				st.s.metrics.inflight.Sub(float64(want - prev))
+				if int(st.sent.Load()-prev) >= streamWindow/2 {
+					st.wake() // the window had been (nearly) full
+				}
+			}
+		}
+		st.ackRunning.Store(false)
+		if st.ackWant.Load() == want || !st.ackRunning.CompareAndSwap(false, true) {
+			return
+		}
+	}
 }
 
 // close ends the stream, sending an Error frame first when code is set.
