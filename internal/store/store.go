@@ -229,7 +229,9 @@ type Queue interface {
 
 	// Fetch returns up to limit entries of the device's queue with
 	// Seq > afterSeq, in increasing Seq order. An unknown device has an
-	// empty queue.
+	// empty queue. Entries past their ExpiresAt are returned until
+	// ExpireBefore sweeps them; callers that must not deliver them compare
+	// Entry.ExpiresAt with their clock.
 	Fetch(ctx context.Context, addr Address, afterSeq uint64, limit int) ([]Entry, error)
 
 	// Ack deletes the device's entries with Seq <= uptoSeq and returns how
