@@ -129,6 +129,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
 	s := &Store{w: w, maxDepth: cfg.MaxQueueDepth}
+	if err := s.checkPragmas(ctx); err != nil {
+		w.Close()
+		return nil, err
+	}
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err
@@ -152,6 +156,40 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// wantPragmas are the writer settings the store's guarantees rest on.
+var wantPragmas = map[string]string{
+	"journal_mode": "wal", // readers alongside the writer
+	"synchronous":  "2",   // FULL: a returned commit survives power loss
+	"foreign_keys": "1",   // device removal cascades to prekeys and challenges
+}
+
+// checkPragmas refuses to run with weaker settings than asked for: SQLite
+// silently keeps another journal mode where WAL is unavailable (some
+// network file systems).
+func (s *Store) checkPragmas(ctx context.Context) error {
+	got := s.pragmas(ctx)
+	for k, v := range wantPragmas {
+		if got[k] != v {
+			return fmt.Errorf("sqlite: PRAGMA %s is %q, want %q (is the file system supported?)", k, got[k], v)
+		}
+	}
+	return nil
+}
+
+// pragmas reads the durability-related pragmas of the writer connection.
+func (s *Store) pragmas(ctx context.Context) map[string]string {
+	out := map[string]string{}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	for _, p := range []string{"journal_mode", "synchronous", "foreign_keys", "busy_timeout"} {
+		var v sql.NullString
+		if err := s.w.QueryRowContext(ctx, "PRAGMA "+p).Scan(&v); err == nil {
+			out[p] = v.String
+		}
+	}
+	return out
 }
 
 func dsn(path string, q url.Values) string {
