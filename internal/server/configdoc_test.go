@@ -97,3 +97,34 @@ func TestConfigReference(t *testing.T) {
 	}
 	t.Fatalf("the configuration reference in %s is out of date; run go test ./internal/server -run TestConfigReference -update-docs", docPath)
 }
+
+// TestMetricsDocumented: every ward_* metric the server registers is listed
+// in docs/OPERATIONS.md.
+func TestMetricsDocumented(t *testing.T) {
+	doc, err := os.ReadFile(docPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newMetrics()
+	// Touch the vectors so they are gathered.
+	m.sends.WithLabelValues("ok")
+	m.rateLimited.WithLabelValues("account")
+	m.blobBytes.WithLabelValues("upload")
+	m.rpcs.WithLabelValues("p", "ok")
+	fams, err := m.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, f := range fams {
+		if name := f.GetName(); strings.HasPrefix(name, "ward_") {
+			n++
+			if !strings.Contains(string(doc), "`"+name) {
+				t.Errorf("metric %s is not documented in %s", name, docPath)
+			}
+		}
+	}
+	if n < 10 {
+		t.Fatalf("only %d ward_ metrics gathered", n)
+	}
+}
