@@ -21,7 +21,7 @@ func (s *Server) Handler() http.Handler {
 		connect.WithReadMaxBytes(s.maxRequestBytes()),
 		// Responses are keys, ids and ciphertext: compressing them costs
 		// CPU (it was a third of the send path) and saves nothing.
-		connect.WithCompressMinBytes(64<<10),
+		connect.WithCompressMinBytes(64 << 10),
 		connect.WithRecover(func(ctx context.Context, spec connect.Spec, _ http.Header, p any) error {
 			s.log.Error("panic in handler", "procedure", spec.Procedure, "panic", p)
 			return connect.NewError(connect.CodeInternal, nil)
