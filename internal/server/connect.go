@@ -2,10 +2,8 @@ package server
 
 import (
 	"context"
-	"errors"
 	"net"
 	"net/netip"
-	"strings"
 
 	"connectrpc.com/connect"
 
@@ -147,13 +145,4 @@ type messageHandler struct{ s *Server }
 
 func (h messageHandler) Send(ctx context.Context, r *connect.Request[wardv1.SendRequest]) (*connect.Response[wardv1.SendResponse], error) {
 	return unary(ctx, r, h.s.Send)
-}
-
-// connectErrorMessage strips the code prefix Connect adds, for logs.
-func connectErrorMessage(err error) string {
-	var ce *connect.Error
-	if errors.As(err, &ce) {
-		return ce.Message()
-	}
-	return strings.TrimPrefix(err.Error(), "server: ")
 }
