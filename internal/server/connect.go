@@ -89,12 +89,20 @@ func (s *Server) intercept(ctx context.Context, req connect.AnyRequest, next con
 	return next(context.WithValue(ctx, callerKey{}, addr), req)
 }
 
-// unary adapts a core method to a Connect handler.
-func unary[Req, Resp any](ctx context.Context, req *connect.Request[Req], f func(context.Context, store.Address, *Req) (*Resp, error)) (*connect.Response[Resp], error) {
+// unary adapts a core method to a Connect handler. Store failures are
+// logged with their cause (the client sees only "unavailable"); other
+// errors are the client's and logged at debug level.
+func unary[Req, Resp any](s *Server, ctx context.Context, req *connect.Request[Req], f func(context.Context, store.Address, *Req) (*Resp, error)) (*connect.Response[Resp], error) {
 	who, _ := caller(ctx)
 	resp, err := f(ctx, who, req.Msg)
 	if err != nil {
-		return nil, toConnect(err)
+		e := asError(err)
+		if e.Code == CodeUnavailable {
+			s.log.Warn("request failed", "procedure", req.Spec().Procedure, "err", err)
+		} else {
+			s.log.Debug("request refused", "procedure", req.Spec().Procedure, "code", e.Code.wireName(), "msg", e.Msg)
+		}
+		return nil, toConnect(e)
 	}
 	return connect.NewResponse(resp), nil
 }
@@ -106,27 +114,27 @@ func anon[Req, Resp any](f func(context.Context, *Req) (*Resp, error)) func(cont
 type accountHandler struct{ s *Server }
 
 func (h accountHandler) Register(ctx context.Context, r *connect.Request[wardv1.RegisterRequest]) (*connect.Response[wardv1.RegisterResponse], error) {
-	return unary(ctx, r, anon(h.s.Register))
+	return unary(h.s, ctx, r, anon(h.s.Register))
 }
 
 func (h accountHandler) Challenge(ctx context.Context, r *connect.Request[wardv1.ChallengeRequest]) (*connect.Response[wardv1.ChallengeResponse], error) {
-	return unary(ctx, r, anon(h.s.Challenge))
+	return unary(h.s, ctx, r, anon(h.s.Challenge))
 }
 
 func (h accountHandler) Authenticate(ctx context.Context, r *connect.Request[wardv1.AuthenticateRequest]) (*connect.Response[wardv1.AuthenticateResponse], error) {
-	return unary(ctx, r, anon(h.s.Authenticate))
+	return unary(h.s, ctx, r, anon(h.s.Authenticate))
 }
 
 func (h accountHandler) PublishDeviceList(ctx context.Context, r *connect.Request[wardv1.PublishDeviceListRequest]) (*connect.Response[wardv1.PublishDeviceListResponse], error) {
-	return unary(ctx, r, h.s.PublishDeviceList)
+	return unary(h.s, ctx, r, h.s.PublishDeviceList)
 }
 
 func (h accountHandler) Lookup(ctx context.Context, r *connect.Request[wardv1.LookupRequest]) (*connect.Response[wardv1.LookupResponse], error) {
-	return unary(ctx, r, anon(h.s.Lookup))
+	return unary(h.s, ctx, r, anon(h.s.Lookup))
 }
 
 func (h accountHandler) CreateInvite(ctx context.Context, r *connect.Request[wardv1.CreateInviteRequest]) (*connect.Response[wardv1.CreateInviteResponse], error) {
-	return unary(ctx, r, func(ctx context.Context, who store.Address, req *wardv1.CreateInviteRequest) (*wardv1.CreateInviteResponse, error) {
+	return unary(h.s, ctx, r, func(ctx context.Context, who store.Address, req *wardv1.CreateInviteRequest) (*wardv1.CreateInviteResponse, error) {
 		return h.s.CreateInvite(ctx, &who.Account, req)
 	})
 }
@@ -134,15 +142,15 @@ func (h accountHandler) CreateInvite(ctx context.Context, r *connect.Request[war
 type keyHandler struct{ s *Server }
 
 func (h keyHandler) UploadPrekeys(ctx context.Context, r *connect.Request[wardv1.UploadPrekeysRequest]) (*connect.Response[wardv1.UploadPrekeysResponse], error) {
-	return unary(ctx, r, h.s.UploadPrekeys)
+	return unary(h.s, ctx, r, h.s.UploadPrekeys)
 }
 
 func (h keyHandler) FetchBundles(ctx context.Context, r *connect.Request[wardv1.FetchBundlesRequest]) (*connect.Response[wardv1.FetchBundlesResponse], error) {
-	return unary(ctx, r, h.s.FetchBundles)
+	return unary(h.s, ctx, r, h.s.FetchBundles)
 }
 
 type messageHandler struct{ s *Server }
 
 func (h messageHandler) Send(ctx context.Context, r *connect.Request[wardv1.SendRequest]) (*connect.Response[wardv1.SendResponse], error) {
-	return unary(ctx, r, h.s.Send)
+	return unary(h.s, ctx, r, h.s.Send)
 }

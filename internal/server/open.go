@@ -24,6 +24,14 @@ func OpenStore(ctx context.Context, cfg Config) (store.Store, string, error) {
 		if err != nil {
 			return nil, "", err
 		}
+		// The database holds the server's secrets (token key, franking
+		// keyring): readable by the server's user only.
+		for _, suffix := range []string{"", "-wal", "-shm"} {
+			if err := os.Chmod(p+suffix, 0o600); err != nil && !os.IsNotExist(err) {
+				st.Close()
+				return nil, "", fmt.Errorf("server: %w", err)
+			}
+		}
 		return st, "sqlite", nil
 	}
 	st, err := postgres.Open(ctx, postgres.Config{URL: cfg.StoreURL, MaxQueueDepth: cfg.QueueCap})
