@@ -82,8 +82,9 @@ type Store struct {
 
 	// Prepared multi-row statements of the send path on the writer
 	// connection, by kind and row count; guarded by wmu.
-	stmts [numStmtKinds][chunk]*sql.Stmt
-	fetch *sql.Stmt // on r
+	stmts      [numStmtKinds][chunk]*sql.Stmt
+	fetch      *sql.Stmt // on r
+	walChecked time.Time // last boundWAL; guarded by wmu
 }
 
 var _ store.Store = (*Store)(nil)
@@ -119,6 +120,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	wq.Add("_pragma", "foreign_keys(on)")
 	wq.Add("_pragma", "temp_store(memory)")
 	wq.Add("_pragma", "cache_size(-32768)")
+	wq.Add("_pragma", "journal_size_limit(67108864)")
 	wq.Set("_txlock", "immediate")
 	w, err := sql.Open("sqlite3", dsn(path, wq))
 	if err != nil {
@@ -274,7 +276,38 @@ func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlite: commit: %w", err)
 	}
+	if now := time.Now(); now.Sub(s.walChecked) >= walCheckEvery {
+		s.walChecked = now
+		s.boundWAL(ctx)
+	}
 	return nil
+}
+
+// WAL bounding. SQLite's automatic checkpoints copy the WAL into the
+// database but can only start the WAL over from the beginning when no
+// reader is using it; with fetches running all the time that moment may
+// never come and the WAL file grows without bound (measured: 36 MB after
+// 54,000 sends with 8 busy readers). At most every walCheckEvery, after a
+// commit, the writer runs a PASSIVE checkpoint (which reports the WAL's
+// length) and, past walRestartFrames, a RESTART checkpoint: it waits (busy
+// timeout) for the current readers to finish, which takes milliseconds, and
+// makes the next commit start the WAL over; journal_size_limit then
+// truncates the file.
+const (
+	walCheckEvery    = time.Second
+	walRestartFrames = 4096 // 16 MiB of 4 KiB pages
+)
+
+// boundWAL runs with wmu held, after a commit. Failures are ignored: the
+// next check retries, and a long WAL costs space, not correctness.
+func (s *Store) boundWAL(ctx context.Context) {
+	var busy, frames, done int
+	if err := s.w.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &done); err != nil {
+		return
+	}
+	if frames > walRestartFrames {
+		s.w.QueryRowContext(ctx, `PRAGMA wal_checkpoint(RESTART)`).Scan(&busy, &frames, &done)
+	}
 }
 
 // dbErr maps driver errors to store sentinels: uniqueness violations become
