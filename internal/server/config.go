@@ -148,7 +148,7 @@ func (c *Config) Validate() error {
 	case c.StoreURL == "", strings.HasPrefix(c.StoreURL, "sqlite://"),
 		strings.HasPrefix(c.StoreURL, "postgres://"), strings.HasPrefix(c.StoreURL, "postgresql://"):
 	default:
-		errs = append(errs, fmt.Errorf("store_url %q: want empty (embedded SQLite), sqlite:///path or postgres://...", c.StoreURL))
+		errs = append(errs, fmt.Errorf("store_url %q: want empty (embedded SQLite), sqlite:///path or postgres://host/db", c.StoreURL))
 	}
 	if c.Registration != "open" && c.Registration != "invite" {
 		errs = append(errs, fmt.Errorf("registration %q: want open or invite", c.Registration))

@@ -394,20 +394,6 @@ func (w *wsConn) quiet(d time.Duration) bool {
 	}
 }
 
-// closed waits for the server to close the stream.
-func (w *wsConn) closed() bool {
-	for {
-		select {
-		case _, ok := <-w.frames:
-			if !ok {
-				return true
-			}
-		case <-time.After(10 * time.Second):
-			return false
-		}
-	}
-}
-
 func (w *wsConn) ack(seq uint64) {
 	w.t.Helper()
 	b, _ := proto.Marshal(&wardv1.StreamFrame{Frame: &wardv1.StreamFrame_Ack{Ack: &wardv1.Ack{UpToSeq: seq}}})
