@@ -1,0 +1,166 @@
+package client
+
+import (
+	"sync"
+	"time"
+
+	"github.com/wardchat/ward/attachment"
+	"github.com/wardchat/ward/identity"
+)
+
+// Event is one of *MessageEvent, *SentSyncEvent, *DeliveryReceiptEvent,
+// *SafetyNumberChangedEvent, *DeviceAddedEvent, *DeviceRemovedEvent and
+// *MessageRefusedEvent.
+type Event interface{ isEvent() }
+
+// MessageEvent is a message received from a contact.
+type MessageEvent struct {
+	FromHandle  string
+	From        identity.AccountID
+	FromDevice  identity.DeviceID
+	MessageID   [16]byte
+	Timestamp   time.Time // the server's acceptance time
+	Text        string    // the text, or an attachment's caption
+	Attachments []*attachment.Pointer
+	// FrankingVerified reports that the franking commitment opened. The SDK
+	// drops messages whose commitment does not open, so it is always true
+	// on a delivered event; it is kept explicit for the UI.
+	FrankingVerified bool
+}
+
+// SentSyncEvent is a message this account sent from another of its
+// devices: "the sender's other device sees its own sent messages".
+type SentSyncEvent struct {
+	ToHandle    string
+	To          identity.AccountID
+	FromDevice  identity.DeviceID
+	MessageID   [16]byte
+	Timestamp   time.Time
+	Text        string
+	Attachments []*attachment.Pointer
+}
+
+// DeliveryReceiptEvent says that a device of a contact received messages
+// this account sent.
+type DeliveryReceiptEvent struct {
+	FromHandle string
+	From       identity.AccountID
+	FromDevice identity.DeviceID
+	MessageIDs [][16]byte
+	Timestamp  time.Time
+}
+
+// SafetyNumberChangedEvent says that the server now presents another
+// account identity key for a contact than the one pinned. Sending to the
+// contact is refused until TrustIdentity.
+type SafetyNumberChangedEvent struct {
+	Handle  string
+	Account identity.AccountID
+}
+
+// DeviceAddedEvent says that a contact (or this account) has a new device
+// in its verified device list.
+type DeviceAddedEvent struct {
+	Handle  string
+	Account identity.AccountID
+	Device  identity.DeviceID
+	Name    string
+}
+
+// DeviceRemovedEvent says that a device left a contact's (or this
+// account's) verified device list.
+type DeviceRemovedEvent struct {
+	Handle  string
+	Account identity.AccountID
+	Device  identity.DeviceID
+}
+
+// MessageRefusedEvent says that a delivery was dropped: its sending device
+// is not in the sender's verified list, it did not decrypt, its franking
+// commitment did not open, or its content was malformed or misdirected.
+// The reason is for diagnostics.
+type MessageRefusedEvent struct {
+	From       identity.AccountID
+	FromDevice identity.DeviceID
+	MessageID  [16]byte
+	Reason     string
+}
+
+func (*MessageEvent) isEvent()             {}
+func (*SentSyncEvent) isEvent()            {}
+func (*DeliveryReceiptEvent) isEvent()     {}
+func (*SafetyNumberChangedEvent) isEvent() {}
+func (*DeviceAddedEvent) isEvent()         {}
+func (*DeviceRemovedEvent) isEvent()       {}
+func (*MessageRefusedEvent) isEvent()      {}
+
+// Events returns the channel of events. Events are emitted after the state
+// they describe is durably stored; the queue in front of the channel is
+// unbounded, so a slow reader never stalls delivery. The channel is closed
+// by Close.
+func (c *Client) Events() <-chan Event { return c.ev.out }
+
+// eventQueue is an unbounded queue in front of a channel.
+type eventQueue struct {
+	mu      sync.Mutex
+	pending []Event
+	signal  chan struct{}
+	out     chan Event
+	done    chan struct{}
+	closed  bool
+}
+
+func newEventQueue() *eventQueue {
+	q := &eventQueue{signal: make(chan struct{}, 1), out: make(chan Event), done: make(chan struct{})}
+	go q.pump()
+	return q
+}
+
+func (q *eventQueue) push(evs ...Event) {
+	if len(evs) == 0 {
+		return
+	}
+	q.mu.Lock()
+	if !q.closed {
+		q.pending = append(q.pending, evs...)
+	}
+	q.mu.Unlock()
+	select {
+	case q.signal <- struct{}{}:
+	default:
+	}
+}
+
+func (q *eventQueue) pump() {
+	defer close(q.out)
+	for {
+		q.mu.Lock()
+		if len(q.pending) == 0 {
+			q.mu.Unlock()
+			select {
+			case <-q.signal:
+				continue
+			case <-q.done:
+				return
+			}
+		}
+		ev := q.pending[0]
+		q.pending[0] = nil
+		q.pending = q.pending[1:]
+		q.mu.Unlock()
+		select {
+		case q.out <- ev:
+		case <-q.done:
+			return
+		}
+	}
+}
+
+func (q *eventQueue) close() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.closed {
+		q.closed = true
+		close(q.done)
+	}
+}

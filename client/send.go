@@ -1,0 +1,382 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/wardchat/ward/client/internal/db"
+	"github.com/wardchat/ward/client/internal/transport"
+	"github.com/wardchat/ward/franking"
+	"github.com/wardchat/ward/identity"
+	"github.com/wardchat/ward/pqxdh"
+	"github.com/wardchat/ward/session"
+	wardv1 "github.com/wardchat/ward/proto/ward/v1"
+)
+
+// SentMessage is the server's receipt for a send.
+type SentMessage struct {
+	ID        [16]byte  // server-assigned message id
+	Timestamp time.Time // server acceptance time
+}
+
+// sendAttempts bounds the immediate retries of a send on temporary
+// failures before it is left in the outbox for Run.
+const sendAttempts = 4
+
+// Send sends a text message to the account with the given handle.
+//
+// On success the message is durably queued on the server for every device
+// of the recipient and every other device of this account. On ErrQueued
+// the message waits in the local outbox and Run retries it with the same
+// client message id.
+func (c *Client) Send(ctx context.Context, handle, text string) (*SentMessage, error) {
+	return c.sendContent(ctx, handle, &Content{Kind: KindText, Text: text})
+}
+
+func (c *Client) sendContent(ctx context.Context, handle string, content *Content) (*SentMessage, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, err := c.requireSelf()
+	if err != nil {
+		return nil, err
+	}
+	ct, err := c.contactFor(ctx, handle)
+	if err != nil {
+		return nil, err
+	}
+	if ct.rec.Blocked {
+		return nil, ErrBlocked
+	}
+	content.To = ct.aid
+	var og *db.Outgoing
+	err = c.db.Update(ctx, func(tx *db.Tx) error {
+		var err error
+		og, err = c.queue(tx, content)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.deliver(ctx, s, og, ct)
+	if err != nil {
+		if transport.Temporary(err) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			c.kickOutbox()
+			return nil, fmt.Errorf("%w: %v", ErrQueued, err)
+		}
+		// A permanent failure: the message cannot be delivered as is.
+		c.dropOutgoing(og)
+		return nil, err
+	}
+	return res, nil
+}
+
+// queue franks content (package franking) with this device's chain state
+// for the conversation and puts it in the outbox with a fresh client
+// message id. The chain moves forward in the same transaction, so a retry
+// of this send reuses the same franked plaintext and commitment.
+func (c *Client) queue(tx *db.Tx, content *Content) (*db.Outgoing, error) {
+	enc, err := content.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	prevb, seenb, err := tx.Chain(content.To[:])
+	if err != nil {
+		return nil, err
+	}
+	var prev, seen franking.Commitment
+	copy(prev[:], prevb)
+	copy(seen[:], seenb)
+	pt, cm, err := franking.Frank(c.rand, enc, prev, seen)
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	if err := tx.PutChain(content.To[:], cm[:], seenb); err != nil {
+		return nil, err
+	}
+	og := &db.Outgoing{ClientID: make([]byte, 16), Peer: content.To[:], Plaintext: pt, Commitment: cm[:]}
+	if _, err := io.ReadFull(c.rand, og.ClientID); err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	if og.Seq, err = tx.PutOutgoing(og); err != nil {
+		return nil, err
+	}
+	return og, nil
+}
+
+// dropOutgoing removes a message that cannot be delivered from the outbox.
+// If it is still the head of this device's franking chain, the chain steps
+// back to its predecessor, so the next message does not point at a
+// message nobody received.
+func (c *Client) dropOutgoing(og *db.Outgoing) {
+	err := c.db.Update(context.Background(), func(tx *db.Tx) error {
+		prev, seen, err := tx.Chain(og.Peer)
+		if err != nil {
+			return err
+		}
+		if p, err := franking.ParsePlaintext(og.Plaintext); err == nil && bytes.Equal(prev, og.Commitment) {
+			if err := tx.PutChain(og.Peer, p.Prev[:], seen); err != nil {
+				return err
+			}
+		}
+		return tx.DeleteOutgoing(og.Seq)
+	})
+	if err != nil {
+		c.log.Warn("dropping an outgoing message", "err", err)
+	}
+}
+
+// target is one destination device of a send.
+type target struct {
+	account identity.AccountID
+	entry   identity.DeviceEntry
+}
+
+// deliver encrypts an outgoing message for every current device and sends
+// it, retrying temporary failures a few times and refreshing the device
+// lists once when the server says they are stale. ct is the recipient's
+// verified contact (nil: look it up).
+func (c *Client) deliver(ctx context.Context, s *self, og *db.Outgoing, ct *contact) (*SentMessage, error) {
+	var peer identity.AccountID
+	copy(peer[:], og.Peer)
+	var err error
+	if ct == nil {
+		if ct, err = c.refreshContact(ctx, "", &peer); err != nil {
+			return nil, err
+		}
+	}
+	own := ct
+	if peer != s.aid {
+		if own, err = c.ownContact(ctx, s, false); err != nil {
+			return nil, err
+		}
+	}
+	refreshed := false
+	wait := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		var res *connect.Response[wardv1.SendResponse]
+		req, err := c.encryptCopies(ctx, s, og, ct, own)
+		if err == nil {
+			res, err = c.conn.Messages.Send(ctx, connect.NewRequest(req))
+		}
+		if err == nil {
+			sm := &SentMessage{Timestamp: time.UnixMilli(res.Msg.GetTimestampMs())}
+			copy(sm.ID[:], res.Msg.GetMessageId())
+			err = c.db.Update(ctx, func(tx *db.Tx) error {
+				if err := tx.DeleteOutgoing(og.Seq); err != nil {
+					return err
+				}
+				return tx.PutMessage(&db.Message{ID: sm.ID[:], Outgoing: true, SenderAccount: s.aid[:], SenderDevice: uint32(s.device),
+					Conversation: peer[:], TimestampMs: res.Msg.GetTimestampMs(), Plaintext: og.Plaintext, Commitment: og.Commitment})
+			})
+			if err != nil {
+				return nil, err
+			}
+			return sm, nil
+		}
+		switch {
+		case connect.CodeOf(err) == connect.CodeFailedPrecondition && !refreshed:
+			// "copies do not match the current devices": refresh both
+			// lists (verifying them) and encrypt again, once.
+			refreshed = true
+			if ct, err = c.refreshContact(ctx, "", &peer); err != nil {
+				return nil, err
+			}
+			own = ct
+			if peer != s.aid {
+				if own, err = c.ownContact(ctx, s, true); err != nil {
+					return nil, err
+				}
+			}
+			continue
+		case transport.Temporary(err) && attempt < sendAttempts:
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(wait):
+			}
+			wait *= 2
+			continue
+		}
+		return nil, err
+	}
+}
+
+// ownContact returns this account's own verified device list, refreshed
+// from the server when refresh is set.
+func (c *Client) ownContact(ctx context.Context, s *self, refresh bool) (*contact, error) {
+	if refresh {
+		return c.refreshContact(ctx, "", &s.aid)
+	}
+	ct, err := c.storedContact(ctx, s.aid)
+	if err != nil {
+		return nil, err
+	}
+	if ct == nil {
+		return c.refreshContact(ctx, "", &s.aid)
+	}
+	return ct, nil
+}
+
+// encryptCopies encrypts og once per device of the recipient and once per
+// other device of this account, every device taken from a verified list.
+// New sessions start from bundles fetched only for devices without one;
+// a bundle whose keys differ from the verified list is refused. Every
+// session is persisted before the request is returned, so no message key
+// is ever used twice even if the process dies during the send.
+func (c *Client) encryptCopies(ctx context.Context, s *self, og *db.Outgoing, ct, own *contact) (*wardv1.SendRequest, error) {
+	var targets []target
+	for _, d := range ct.list.Devices {
+		if ct.aid == s.aid && d.ID == s.device {
+			continue
+		}
+		targets = append(targets, target{ct.aid, d})
+	}
+	if own != ct {
+		for _, d := range own.list.Devices {
+			if d.ID != s.device {
+				targets = append(targets, target{s.aid, d})
+			}
+		}
+	}
+	if len(targets) == 0 {
+		return nil, errors.New("client: there is no device to send to")
+	}
+	peers := make([]*session.Peer, len(targets))
+	need := map[identity.AccountID][]int{}
+	err := c.db.View(ctx, func(tx *db.Tx) error {
+		for i, t := range targets {
+			p, err := loadPeer(tx, t)
+			if err != nil {
+				return err
+			}
+			peers[i] = p
+			if p.Active() == nil {
+				need[t.account] = append(need[t.account], i)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for acct, idx := range need {
+		ids := make([]uint32, len(idx))
+		for j, i := range idx {
+			ids[j] = uint32(targets[i].entry.ID)
+		}
+		res, err := c.conn.Keys.FetchBundles(ctx, connect.NewRequest(&wardv1.FetchBundlesRequest{AccountId: acct[:], DeviceIds: ids}))
+		if err != nil {
+			return nil, fmt.Errorf("client: fetch bundles: %w", err)
+		}
+		got := map[uint32][]byte{}
+		for _, b := range res.Msg.GetBundles() {
+			got[b.GetDeviceId()] = b.GetBundle()
+		}
+		for _, i := range idx {
+			raw, ok := got[uint32(targets[i].entry.ID)]
+			if !ok {
+				return nil, fmt.Errorf("client: no prekey bundle for device %d", targets[i].entry.ID)
+			}
+			b, err := pqxdh.ParseBundle(raw)
+			if err != nil {
+				return nil, fmt.Errorf("client: bundle of device %d: %w", targets[i].entry.ID, err)
+			}
+			// The bundle must be the listed device's: a server serving
+			// other keys (a ghost or substituted device) is refused.
+			if !targets[i].entry.DevicePublicKeys.Equal(identity.DevicePublicKeys{SigningKey: b.SigningKey, IdentityKey: b.IdentityKey}) {
+				return nil, fmt.Errorf("%w: bundle keys of device %d differ from the signed list", ErrUntrustedDevice, targets[i].entry.ID)
+			}
+			if err := peers[i].Initiate(c.rand, s.pair(), b); err != nil {
+				return nil, fmt.Errorf("client: session with device %d: %w", targets[i].entry.ID, err)
+			}
+		}
+	}
+	req := &wardv1.SendRequest{ClientMessageId: og.ClientID, Conversation: og.Peer, Commitment: og.Commitment}
+	for i, t := range targets {
+		env, err := peers[i].Encrypt(c.rand, og.Plaintext)
+		if err != nil {
+			return nil, fmt.Errorf("client: encrypt: %w", err)
+		}
+		req.Copies = append(req.Copies, &wardv1.Copy{AccountId: t.account[:], DeviceId: uint32(t.entry.ID), Envelope: env})
+	}
+	err = c.db.Update(ctx, func(tx *db.Tx) error {
+		for i, t := range targets {
+			st, err := peers[i].MarshalBinary()
+			if err != nil {
+				return err
+			}
+			if err := tx.PutPeer(t.account[:], uint32(t.entry.ID), st); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return req, nil
+}
+
+// loadPeer returns the stored sessions with a device, or a new Peer for the
+// device's listed keys. A stored Peer whose keys differ from the list (the
+// device id now names other keys) is replaced.
+func loadPeer(tx *db.Tx, t target) (*session.Peer, error) {
+	want := session.Identity{SigningKey: t.entry.SigningKey, IdentityKey: t.entry.IdentityKey}
+	st, err := tx.Peer(t.account[:], uint32(t.entry.ID))
+	if err == nil {
+		p, err := session.UnmarshalPeer(st)
+		if err != nil {
+			return nil, fmt.Errorf("client: stored session: %w", err)
+		}
+		r := p.Remote()
+		if (identity.DevicePublicKeys{SigningKey: r.SigningKey, IdentityKey: r.IdentityKey}).Equal(t.entry.DevicePublicKeys) {
+			return p, nil
+		}
+	} else if !errors.Is(err, db.ErrNotFound) {
+		return nil, err
+	}
+	return session.NewPeer(want)
+}
+
+// kickOutbox wakes Run's outbox flusher.
+func (c *Client) kickOutbox() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// flushOutbox delivers every queued message (retries of failed sends and
+// delivery receipts), oldest first. It stops at the first temporary
+// failure; a permanent failure drops that message.
+func (c *Client) flushOutbox(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, err := c.requireSelf()
+	if err != nil {
+		return nil
+	}
+	var queued []*db.Outgoing
+	if err := c.db.View(ctx, func(tx *db.Tx) error {
+		queued, err = tx.Outbox()
+		return err
+	}); err != nil {
+		return err
+	}
+	for _, og := range queued {
+		if _, err := c.deliver(ctx, s, og, nil); err != nil {
+			if transport.Temporary(err) || ctx.Err() != nil {
+				return err
+			}
+			c.log.Warn("dropping an undeliverable queued message", "err", err)
+			c.dropOutgoing(og)
+		}
+	}
+	return nil
+}
