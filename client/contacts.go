@@ -291,7 +291,9 @@ func (c *Client) TrustIdentity(ctx context.Context, handle string) error {
 // event, no receipt) and refuses to send to it. It is local: the server
 // side of blocking (DESIGN.md section 3, "blocks" as a safety signal) comes
 // with the safety engine, and serverBlock is the hook for it.
-func (c *Client) Block(ctx context.Context, handle string) error { return c.setBlocked(ctx, handle, true) }
+func (c *Client) Block(ctx context.Context, handle string) error {
+	return c.setBlocked(ctx, handle, true)
+}
 
 // Unblock undoes Block.
 func (c *Client) Unblock(ctx context.Context, handle string) error {

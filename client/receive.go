@@ -10,8 +10,8 @@ import (
 	"github.com/wardchat/ward/client/internal/transport"
 	"github.com/wardchat/ward/franking"
 	"github.com/wardchat/ward/identity"
-	"github.com/wardchat/ward/session"
 	wardv1 "github.com/wardchat/ward/proto/ward/v1"
+	"github.com/wardchat/ward/session"
 )
 
 // Reconnection backoff of Run.

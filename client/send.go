@@ -15,8 +15,8 @@ import (
 	"github.com/wardchat/ward/franking"
 	"github.com/wardchat/ward/identity"
 	"github.com/wardchat/ward/pqxdh"
-	"github.com/wardchat/ward/session"
 	wardv1 "github.com/wardchat/ward/proto/ward/v1"
+	"github.com/wardchat/ward/session"
 )
 
 // SentMessage is the server's receipt for a send.
