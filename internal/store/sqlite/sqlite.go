@@ -75,10 +75,11 @@ type Config struct {
 // Store is the SQLite implementation of [store.Store]. It is safe for
 // concurrent use.
 type Store struct {
-	w        *sql.DB    // exactly one connection; every write goes here
-	wmu      sync.Mutex // serialises write transactions on w
-	r        *sql.DB    // read-only pool
-	maxDepth int
+	w           *sql.DB    // exactly one connection; every write goes here
+	wmu         sync.Mutex // serialises write transactions on w
+	r           *sql.DB    // read-only pool
+	maxDepth    int
+	busyTimeout time.Duration
 
 	// Prepared multi-row statements of the send path on the writer
 	// connection, by kind and row count; guarded by wmu.
@@ -130,7 +131,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &Store{w: w, maxDepth: cfg.MaxQueueDepth}
+	s := &Store{w: w, maxDepth: cfg.MaxQueueDepth, busyTimeout: cfg.BusyTimeout}
 	if err := s.checkPragmas(ctx); err != nil {
 		w.Close()
 		return nil, err
@@ -306,7 +307,13 @@ func (s *Store) boundWAL(ctx context.Context) {
 		return
 	}
 	if frames > walRestartFrames {
+		// Wait at most 50 ms for readers (all writes wait on wmu
+		// meanwhile); if they are still busy, the next check retries.
+		if _, err := s.w.ExecContext(ctx, `PRAGMA busy_timeout = 50`); err != nil {
+			return
+		}
 		s.w.QueryRowContext(ctx, `PRAGMA wal_checkpoint(RESTART)`).Scan(&busy, &frames, &done)
+		s.w.ExecContext(ctx, fmt.Sprintf(`PRAGMA busy_timeout = %d`, s.busyTimeout.Milliseconds()))
 	}
 }
 
