@@ -98,6 +98,11 @@ type Config struct {
 	// Default empty.
 	Admins string `json:"admins" env:"WARD_ADMINS" flag:"admins"`
 
+	// MaxStreams bounds the delivery streams (WebSocket connections) this
+	// node keeps open; beyond it new streams are refused with 503 so the
+	// process keeps file descriptors for its other work. Default 19000.
+	MaxStreams int `json:"max_streams" env:"WARD_MAX_STREAMS" flag:"max-streams"`
+
 	// SweepInterval is how often expired queue entries, challenges and blobs
 	// are deleted and the franking key is checked for rotation. Default 1m.
 	SweepInterval time.Duration `json:"sweep_interval" env:"WARD_SWEEP_INTERVAL" flag:"sweep-interval"`
@@ -132,6 +137,7 @@ func DefaultConfig() Config {
 		FrankingRetention:    365 * 24 * time.Hour,
 		Invites:              "admins",
 		SweepInterval:        time.Minute,
+		MaxStreams:           19000,
 	}
 }
 
@@ -181,6 +187,7 @@ func (c *Config) Validate() error {
 		{"franking_rotation", float64(c.FrankingRotation)},
 		{"franking_retention", float64(c.FrankingRetention)},
 		{"sweep_interval", float64(c.SweepInterval)},
+		{"max_streams", float64(c.MaxStreams)},
 	}
 	for _, p := range positive {
 		if p.v <= 0 {

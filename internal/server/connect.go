@@ -130,7 +130,7 @@ func (h accountHandler) PublishDeviceList(ctx context.Context, r *connect.Reques
 }
 
 func (h accountHandler) Lookup(ctx context.Context, r *connect.Request[wardv1.LookupRequest]) (*connect.Response[wardv1.LookupResponse], error) {
-	return unary(h.s, ctx, r, anon(h.s.Lookup))
+	return unary(h.s, ctx, r, h.s.Lookup)
 }
 
 func (h accountHandler) CreateInvite(ctx context.Context, r *connect.Request[wardv1.CreateInviteRequest]) (*connect.Response[wardv1.CreateInviteResponse], error) {

@@ -28,10 +28,10 @@ func TestCoreErrors(t *testing.T) {
 		code Code
 	}{
 		{"lookup unknown handle", func() error {
-			_, err := s.Lookup(ctx, &wardv1.LookupRequest{Who: &wardv1.LookupRequest_Handle{Handle: "nobody"}})
+			_, err := s.Lookup(ctx, a.addr(), &wardv1.LookupRequest{Who: &wardv1.LookupRequest_Handle{Handle: "nobody"}})
 			return err
 		}, CodeNotFound},
-		{"lookup nothing", func() error { _, err := s.Lookup(ctx, &wardv1.LookupRequest{}); return err }, CodeInvalid},
+		{"lookup nothing", func() error { _, err := s.Lookup(ctx, a.addr(), &wardv1.LookupRequest{}); return err }, CodeInvalid},
 		{"fetch bundles of unknown account", func() error {
 			_, err := s.FetchBundles(ctx, a.addr(), &wardv1.FetchBundlesRequest{AccountId: unknown[:]})
 			return err

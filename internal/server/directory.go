@@ -95,8 +95,14 @@ func (s *Server) PublishDeviceList(ctx context.Context, who store.Address, req *
 	return &wardv1.PublishDeviceListResponse{}, nil
 }
 
-// Lookup resolves a handle or account id.
-func (s *Server) Lookup(ctx context.Context, req *wardv1.LookupRequest) (*wardv1.LookupResponse, error) {
+// Lookup resolves a handle or account id for an authenticated caller.
+func (s *Server) Lookup(ctx context.Context, who store.Address, req *wardv1.LookupRequest) (*wardv1.LookupResponse, error) {
+	// Counted against the caller's account limit, which slows handle
+	// enumeration.
+	if !s.sendLimit.allow(acctKey(who.Account)) {
+		s.metrics.rateLimited.WithLabelValues("account").Inc()
+		return nil, s.rateErr("account", s.cfg.SendRate, s.cfg.SendBurst)
+	}
 	var acc *store.Account
 	var err error
 	switch w := req.GetWho().(type) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -250,5 +251,17 @@ func TestStorageIsOpaque(t *testing.T) {
 	conv, env, err := unwrapEnvelope(ents[0].Envelope)
 	if err != nil || string(env) != marker+"@1" || !bytes.Equal(conv, b1.aid[:]) {
 		t.Fatalf("stored envelope = %q, %q, %v", conv, env, err)
+	}
+}
+
+func TestMaxStreams(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.MaxStreams = 1 })
+	a := e.newClient("alice").register()
+	b := e.newClient("bob").register()
+	a.stream()
+	url := "ws" + strings.TrimPrefix(e.http.URL, "http") + "/v1/stream"
+	_, resp, err := testDialer.Dial(url, http.Header{"Authorization": {"Ward " + b.token}})
+	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("stream past the limit: %v", err)
 	}
 }

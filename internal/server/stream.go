@@ -161,6 +161,13 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 		writeHTTPError(w, errorf(CodeUnavailable, "server is shutting down"))
 		return
 	}
+	s.streams.mu.Lock()
+	full := len(s.streams.byAddr) >= s.cfg.MaxStreams
+	s.streams.mu.Unlock()
+	if full {
+		writeHTTPError(w, errorf(CodeUnavailable, "this server has reached its limit of %d open streams; retry later", s.cfg.MaxStreams))
+		return
+	}
 	ws, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return // the upgrader has answered with a 4xx
