@@ -87,10 +87,13 @@ const (
 	Teen  AgeBand = "teen"
 )
 
-// isTeen is the engine's reading of an age band: anything but "adult" is
-// treated as a teen, so a missing or unknown band never weakens teen
-// protections.
+// isTeen and isAdult are the engine's reading of an age band. An unknown or
+// missing band is read as both, so that every teen protection applies to
+// such an account as a target and every restriction on adults applies to it
+// as an actor: a missing fact never weakens a protection.
 func (b AgeBand) isTeen() bool { return b != Adult }
+
+func (b AgeBand) isAdult() bool { return b != Teen }
 
 // Account is what the engine knows about one account: facts the server
 // holds anyway (DESIGN.md, section 1), never content.

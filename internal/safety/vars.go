@@ -233,7 +233,7 @@ func (f *frame) value(id varID) ref.Val {
 	case varActorIsTeen:
 		return types.Bool(a.AgeBand.isTeen())
 	case varActorIsAdult:
-		return types.Bool(!a.AgeBand.isTeen())
+		return types.Bool(a.AgeBand.isAdult())
 	case varActorAgeHours:
 		return types.Int(age)
 	case varActorStatus:
