@@ -26,6 +26,9 @@ const (
 	// rotation, so PrekeyMessages made from a recently replaced bundle
 	// still decrypt.
 	keptSignedPrekeys = 3
+	// SignedPrekeyRotation is the age after which the next prekey upload
+	// also replaces the signed prekey and the last-resort PQ prekey.
+	SignedPrekeyRotation = 7 * 24 * time.Hour
 )
 
 // Register creates an account with this device as its primary device,
@@ -148,7 +151,13 @@ func (c *Client) refillPrekeys(ctx context.Context, rotate bool) error {
 			}
 			return uint32(n), putUint(tx, key, n+1)
 		}
+		if at, err := getUint(tx, kvSPKRotatedAt); err != nil || c.now().Sub(time.UnixMilli(int64(at))) > SignedPrekeyRotation {
+			rotate = true
+		}
 		if rotate {
+			if err := putUint(tx, kvSPKRotatedAt, uint64(c.now().UnixMilli())); err != nil {
+				return err
+			}
 			id, err := next(kvNextSPK)
 			if err != nil {
 				return err

@@ -179,16 +179,17 @@ func (s *self) pair() pqxdh.IdentityKeyPair {
 
 // kv keys of the local state.
 const (
-	kvAccountID  = "account_id"
-	kvHandle     = "handle"
-	kvDeviceID   = "device_id"
-	kvDeviceKeys = "device_keys"
-	kvAIK        = "aik"
-	kvLinkKeys   = "link_device_keys"
-	kvLinkHandle = "link_handle"
-	kvNextOTK    = "next_one_time_prekey_id"
-	kvNextKEM    = "next_kem_prekey_id"
-	kvNextSPK    = "next_signed_prekey_id"
+	kvAccountID    = "account_id"
+	kvHandle       = "handle"
+	kvDeviceID     = "device_id"
+	kvDeviceKeys   = "device_keys"
+	kvAIK          = "aik"
+	kvLinkKeys     = "link_device_keys"
+	kvLinkHandle   = "link_handle"
+	kvNextOTK      = "next_one_time_prekey_id"
+	kvNextKEM      = "next_kem_prekey_id"
+	kvNextSPK      = "next_signed_prekey_id"
+	kvSPKRotatedAt = "signed_prekey_rotated_at"
 )
 
 // Open opens (or creates) the client state in cfg.DataDir.

@@ -275,14 +275,9 @@ func (c *Client) TrustIdentity(ctx context.Context, handle string) error {
 	if old != nil {
 		blocked = old.rec.Blocked
 	}
+	// Sessions are kept: loadPeer replaces any whose keys differ from the
+	// newly trusted list.
 	return c.db.Update(ctx, func(tx *db.Tx) error {
-		if old != nil {
-			for _, d := range old.list.Devices {
-				if err := tx.DeletePeer(old.aid[:], uint32(d.ID)); err != nil {
-					return err
-				}
-			}
-		}
 		return tx.PutContact(&db.Contact{Account: got[:], Handle: strings.ToLower(m.GetHandle()), AIK: aik.Bytes(), List: m.GetSignedDeviceList(), Blocked: blocked})
 	})
 }

@@ -13,10 +13,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"connectrpc.com/connect"
@@ -162,24 +164,26 @@ func httpError(resp *http.Response) error {
 }
 
 // Temporary reports whether err is worth retrying: a network failure, an
-// unavailable server or a rate limit.
+// unavailable server or a rate limit. Context cancellation is not.
 func Temporary(err error) bool {
-	if err == nil {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
 	var he *HTTPError
 	if errors.As(err, &he) {
 		return he.Status >= 500 || he.Status == http.StatusTooManyRequests
 	}
-	switch connect.CodeOf(err) {
-	case connect.CodeUnavailable, connect.CodeResourceExhausted, connect.CodeDeadlineExceeded, connect.CodeAborted, connect.CodeInternal:
-		return true
-	case connect.CodeUnknown:
-		// Network errors (connection refused or reset) surface as unknown
-		// or unavailable; a context cancellation is not temporary.
-		return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+	var ce *connect.Error
+	if errors.As(err, &ce) {
+		switch ce.Code() {
+		case connect.CodeUnavailable, connect.CodeResourceExhausted, connect.CodeAborted, connect.CodeInternal, connect.CodeUnknown:
+			return true
+		}
+		return false
 	}
-	return false
+	var ne net.Error
+	var ue *url.Error
+	return errors.As(err, &ne) || errors.As(err, &ue) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)
 }
 
 func (c *Conn) authed(ctx context.Context, method, path string, body io.Reader, size int64) (*http.Response, error) {

@@ -1,0 +1,254 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/cryptobyte"
+
+	"github.com/wardchat/ward/client/internal/db"
+	"github.com/wardchat/ward/franking"
+	"github.com/wardchat/ward/internal/server"
+)
+
+// TestOfflineBacklog: a device that was offline receives its backlog, in
+// order, when it reconnects; the server's franking tags on the received
+// messages verify as a report.
+func TestOfflineBacklog(t *testing.T) {
+	ts := startServer(t, nil)
+	ctx := context.Background()
+	alice := register(t, ts.URL, "alice")
+	bob := register(t, ts.URL, "bob")
+	alice.start()
+	// bob stays offline.
+	var want []string
+	for i := range 25 {
+		text := fmt.Sprintf("backlog message %02d", i)
+		if _, err := alice.Send(ctx, "bob", text); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, text)
+	}
+	bob.start()
+	evs := bob.waitFor("backlog", waitLong, func(evs []Event) bool { return len(msgTexts(evs)) >= len(want) })
+	if got := msgTexts(evs); !slices.Equal(got, want) {
+		t.Fatalf("backlog = %q\nwant %q", got, want)
+	}
+	// Receipts flow back to alice.
+	alice.waitFor("receipts", waitLong, func(evs []Event) bool {
+		n := 0
+		for _, ev := range evs {
+			if r, ok := ev.(*DeliveryReceiptEvent); ok {
+				n += len(r.MessageIDs)
+			}
+		}
+		return n == len(want)
+	})
+
+	// The report of what bob received verifies under the server's keyring:
+	// the SDK kept exactly the context the server tagged.
+	items, err := bob.ReportMessages(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(items) != len(want) {
+		t.Fatalf("%d report items, want %d", len(items), len(want))
+	}
+	kr := serverKeyring(t, ts)
+	tr, err := franking.VerifyReport(kr, bob.AccountID(), items)
+	if err != nil {
+		t.Fatalf("VerifyReport: %v", err)
+	}
+	if len(tr.Items) != len(want) {
+		t.Fatalf("transcript has %d items", len(tr.Items))
+	}
+	// A tampered opening is refused.
+	items[3].Plaintext = slices.Clone(items[3].Plaintext)
+	items[3].Plaintext[len(items[3].Plaintext)-1] ^= 1
+	if _, err := franking.VerifyReport(kr, bob.AccountID(), items); err == nil {
+		t.Fatal("tampered report verified")
+	}
+}
+
+// serverKeyring reads the server's franking keyring from its store
+// (internal/server/keyring.go, StoredKeyring).
+func serverKeyring(t *testing.T, ts *testServer) *franking.Keyring {
+	t.Helper()
+	v, _, err := ts.Store.Secret(context.Background(), "server/franking-keyring/v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cryptobyte.String(v)
+	var ver uint8
+	var rotated uint64
+	var kb cryptobyte.String
+	if !s.ReadUint8(&ver) || !s.ReadUint64(&rotated) || !s.ReadUint24LengthPrefixed(&kb) || !s.Empty() {
+		t.Fatal("cannot parse the stored keyring")
+	}
+	kr, err := franking.ParseKeyring(kb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kr
+}
+
+func TestBlock(t *testing.T) {
+	ts := startServer(t, nil)
+	ctx := context.Background()
+	alice := register(t, ts.URL, "alice")
+	bob := register(t, ts.URL, "bob")
+	alice.start()
+	bob.start()
+	if _, err := alice.Send(ctx, "bob", "before the block"); err != nil {
+		t.Fatal(err)
+	}
+	bob.waitFor("first", waitLong, func(evs []Event) bool { return len(msgTexts(evs)) == 1 })
+	if err := bob.Block(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.Send(ctx, "alice", "to a blocked contact"); !errors.Is(err, ErrBlocked) {
+		t.Fatalf("Send to a blocked contact = %v", err)
+	}
+	if _, err := alice.Send(ctx, "bob", "while blocked"); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.Unblock(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	// The blocked message was consumed and dropped; this one is shown.
+	time.Sleep(300 * time.Millisecond)
+	if _, err := alice.Send(ctx, "bob", "after unblock"); err != nil {
+		t.Fatal(err)
+	}
+	evs := bob.waitFor("after unblock", waitLong, func(evs []Event) bool { return count(msgTexts(evs), "after unblock") == 1 })
+	if count(msgTexts(evs), "while blocked") != 0 {
+		t.Fatalf("a message from a blocked contact was shown: %s", describe(evs))
+	}
+}
+
+func TestAttachments(t *testing.T) {
+	ts := startServer(t, nil)
+	ctx := context.Background()
+	alice := register(t, ts.URL, "alice")
+	bob := register(t, ts.URL, "bob")
+	alice.start()
+	bob.start()
+	file := make([]byte, 300<<10+17)
+	rand.Read(file)
+	if _, err := alice.SendFile(ctx, "bob", bytes.NewReader(file), "photo.jpg", "image/jpeg", "a caption"); err != nil {
+		t.Fatal(err)
+	}
+	evs := bob.waitFor("attachment", waitLong, func(evs []Event) bool { return len(msgTexts(evs)) == 1 })
+	var m *MessageEvent
+	for _, ev := range evs {
+		if e, ok := ev.(*MessageEvent); ok {
+			m = e
+		}
+	}
+	if m.Text != "a caption" || len(m.Attachments) != 1 {
+		t.Fatalf("message = %+v", m)
+	}
+	ptr := m.Attachments[0]
+	if ptr.FileName != "photo.jpg" || ptr.ContentType != "image/jpeg" || ptr.PlaintextSize != uint64(len(file)) {
+		t.Fatalf("pointer = %+v", ptr)
+	}
+	var out bytes.Buffer
+	if err := bob.DownloadAttachment(ctx, ptr, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out.Bytes(), file) {
+		t.Fatal("downloaded attachment differs")
+	}
+
+	// Tamper with the stored blob: the download is refused and nothing is
+	// written.
+	path := filepath.Join(ts.Dir, "blobs", hex.EncodeToString(ptr.BlobID)[:2], hex.EncodeToString(ptr.BlobID))
+	blob, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, off := range []int{0, 40, len(blob) / 2, len(blob) - 1} {
+		bad := slices.Clone(blob)
+		bad[off] ^= 0x80
+		if err := os.WriteFile(path, bad, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out.Reset()
+		err := bob.DownloadAttachment(ctx, ptr, &out)
+		if !errors.Is(err, ErrAttachment) || out.Len() != 0 {
+			t.Fatalf("tampered byte %d: err %v, %d bytes written", off, err, out.Len())
+		}
+	}
+	// A pointer whose digest does not match the blob is refused as well.
+	if err := os.WriteFile(path, blob, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bad := *ptr
+	bad.PlaintextDigest[0] ^= 1
+	if err := bob.DownloadAttachment(ctx, &bad, &out); !errors.Is(err, ErrAttachment) || out.Len() != 0 {
+		t.Fatalf("wrong plaintext digest: %v", err)
+	}
+}
+
+// TestAttachmentTooLarge: the server's limit is checked before upload.
+func TestAttachmentTooLarge(t *testing.T) {
+	ts := startServer(t, func(c *server.Config) { c.MaxBlobBytes = 64 << 10 })
+	alice := register(t, ts.URL, "alice")
+	register(t, ts.URL, "bob")
+	_, err := alice.SendFile(context.Background(), "bob", bytes.NewReader(make([]byte, 100<<10)), "big", "", "")
+	if err == nil {
+		t.Fatal("oversized attachment accepted")
+	}
+}
+
+// TestPrekeyRefill: when the server says the one-time prekeys run low, the
+// client uploads more; consumed one-time prekeys are deleted locally.
+func TestPrekeyRefill(t *testing.T) {
+	ts := startServer(t, func(c *server.Config) { c.PrekeyLowThreshold = 150 })
+	ctx := context.Background()
+	bob := register(t, ts.URL, "bob")
+	counts := func() (otk, kem int) {
+		err := bob.db.View(ctx, func(tx *db.Tx) error {
+			var err error
+			if otk, err = tx.CountPrekeys(db.OneTimePrekey); err != nil {
+				return err
+			}
+			kem, err = tx.CountPrekeys(db.KEMPrekey)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if otk, kem := counts(); otk != OneTimePrekeyBatch || kem != KEMPrekeyBatch+1 {
+		t.Fatalf("after registration: %d one-time and %d PQ prekeys", otk, kem)
+	}
+	bob.start()
+	deadline := time.Now().Add(waitLong)
+	for otk, _ := counts(); otk < 2*OneTimePrekeyBatch; otk, _ = counts() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no refill: %d one-time prekeys", otk)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// A new session consumes one of each; bob deletes them.
+	alice := register(t, ts.URL, "alice")
+	if _, err := alice.Send(ctx, "bob", "uses a prekey"); err != nil {
+		t.Fatal(err)
+	}
+	bob.waitFor("message", waitLong, func(evs []Event) bool { return len(msgTexts(evs)) == 1 })
+	otk, kem := counts()
+	if otk != 2*OneTimePrekeyBatch-1 || kem != 2*KEMPrekeyBatch+1-1 {
+		t.Fatalf("after one session: %d one-time and %d PQ prekeys", otk, kem)
+	}
+}
