@@ -98,7 +98,7 @@ func (p *parser) compileRule(r *compiledRule, limit uint64) bool {
 				if ce.Location.Line() == 1 {
 					col += r.whenCol
 				}
-				msg := ce.Message
+				msg := ce.Message + scopeHint(ce.Message, pt)
 				if i > 0 {
 					msg += " (at " + pt.String() + ")"
 				}
@@ -131,6 +131,21 @@ func (p *parser) compileRule(r *compiledRule, limit uint64) bool {
 		r.refs[pt] = referencedVars(ast)
 	}
 	return true
+}
+
+// scopeHint explains an undeclared reference to a variable that exists at
+// other points.
+func scopeHint(msg string, pt Point) string {
+	for _, v := range []struct{ prefix, hint string }{
+		{"undeclared reference to 'target", " (target and relation exist only at points with a target, not at " + pt.String() + ")"},
+		{"undeclared reference to 'relation", " (target and relation exist only at points with a target, not at " + pt.String() + ")"},
+		{"undeclared reference to 'report", " (report exists only at the report point)"},
+	} {
+		if strings.HasPrefix(msg, v.prefix) {
+			return v.hint
+		}
+	}
+	return ""
 }
 
 // celSource wraps an expression for CEL; line 1 of the source is the "when"
