@@ -75,17 +75,16 @@ type Config struct {
 // Store is the SQLite implementation of [store.Store]. It is safe for
 // concurrent use.
 type Store struct {
-	w           *sql.DB    // exactly one connection; every write goes here
-	wmu         sync.Mutex // serialises write transactions on w
-	r           *sql.DB    // read-only pool
-	maxDepth    int
-	busyTimeout time.Duration
+	w        *sql.DB    // exactly one connection; every write goes here
+	wmu      sync.Mutex // serialises write transactions on w
+	r        *sql.DB    // read-only pool
+	maxDepth int
 
 	// Prepared multi-row statements of the send path on the writer
 	// connection, by kind and row count; guarded by wmu.
-	stmts      [numStmtKinds][chunk]*sql.Stmt
-	fetch      *sql.Stmt // on r
-	walChecked time.Time // last boundWAL; guarded by wmu
+	stmts [numStmtKinds][chunk]*sql.Stmt
+	fetch *sql.Stmt // on r
+	ckpt  *checkpointer
 }
 
 var _ store.Store = (*Store)(nil)
@@ -122,6 +121,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	wq.Add("_pragma", "temp_store(memory)")
 	wq.Add("_pragma", "cache_size(-32768)")
 	wq.Add("_pragma", "journal_size_limit(67108864)")
+	wq.Add("_pragma", "wal_autocheckpoint(0)") // the checkpointer does it, off the commit path
 	wq.Set("_txlock", "immediate")
 	w, err := sql.Open("sqlite3", dsn(path, wq))
 	if err != nil {
@@ -131,7 +131,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &Store{w: w, maxDepth: cfg.MaxQueueDepth, busyTimeout: cfg.BusyTimeout}
+	s := &Store{w: w, maxDepth: cfg.MaxQueueDepth}
 	if err := s.checkPragmas(ctx); err != nil {
 		w.Close()
 		return nil, err
@@ -155,6 +155,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	r.SetMaxIdleConns(cfg.Readers)
 	s.r = r
 	if err := s.prepare(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if s.ckpt, err = startCheckpointer(path); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -239,6 +243,9 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes both connection pools.
 func (s *Store) Close() error {
 	var errs []error
+	if s.ckpt != nil {
+		errs = append(errs, s.ckpt.close())
+	}
 	s.wmu.Lock()
 	for _, kind := range s.stmts {
 		for _, st := range kind {
@@ -277,44 +284,7 @@ func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlite: commit: %w", err)
 	}
-	if now := time.Now(); now.Sub(s.walChecked) >= walCheckEvery {
-		s.walChecked = now
-		s.boundWAL(ctx)
-	}
 	return nil
-}
-
-// WAL bounding. SQLite's automatic checkpoints copy the WAL into the
-// database but can only start the WAL over from the beginning when no
-// reader is using it; with fetches running all the time that moment may
-// never come and the WAL file grows without bound (measured: 36 MB after
-// 54,000 sends with 8 busy readers). At most every walCheckEvery, after a
-// commit, the writer runs a PASSIVE checkpoint (which reports the WAL's
-// length) and, past walRestartFrames, a RESTART checkpoint: it waits (busy
-// timeout) for the current readers to finish, which takes milliseconds, and
-// makes the next commit start the WAL over; journal_size_limit then
-// truncates the file.
-const (
-	walCheckEvery    = time.Second
-	walRestartFrames = 4096 // 16 MiB of 4 KiB pages
-)
-
-// boundWAL runs with wmu held, after a commit. Failures are ignored: the
-// next check retries, and a long WAL costs space, not correctness.
-func (s *Store) boundWAL(ctx context.Context) {
-	var busy, frames, done int
-	if err := s.w.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &done); err != nil {
-		return
-	}
-	if frames > walRestartFrames {
-		// Wait at most 50 ms for readers (all writes wait on wmu
-		// meanwhile); if they are still busy, the next check retries.
-		if _, err := s.w.ExecContext(ctx, `PRAGMA busy_timeout = 50`); err != nil {
-			return
-		}
-		s.w.QueryRowContext(ctx, `PRAGMA wal_checkpoint(RESTART)`).Scan(&busy, &frames, &done)
-		s.w.ExecContext(ctx, fmt.Sprintf(`PRAGMA busy_timeout = %d`, s.busyTimeout.Milliseconds()))
-	}
 }
 
 // dbErr maps driver errors to store sentinels: uniqueness violations become
