@@ -124,6 +124,8 @@ func defaultRuleCases() []ruleCase {
 
 		// new-account-outreach-pace: the 11th attempt within the hour.
 		{"11th attempt", "new-account-outreach-pace", FirstContact, Input{Actor: newAdult, Target: &adult2, Signals: sig(OutreachAttempts, Hour, 10, OutreachAttempts, Day, 10)}, true, outcome(RateLimit)},
+		{"11th attempt, 1 reply", "new-account-outreach-pace", FirstContact, Input{Actor: newAdult, Target: &adult2, Signals: sig(OutreachAttempts, Hour, 10, RepliesReceived, Day, 1)}, false, nil},
+		{"12th attempt, no reply", "new-account-outreach-pace", FirstContact, Input{Actor: newAdult, Target: &adult2, Signals: sig(OutreachAttempts, Hour, 11)}, true, nil},
 		{"10th attempt", "new-account-outreach-pace", FirstContact, Input{Actor: newAdult, Target: &adult2, Signals: sig(OutreachAttempts, Hour, 9, OutreachAttempts, Day, 9)}, false, outcome(RouteToRequests)},
 		{"72h-old account", "new-account-outreach-pace", FirstContact, Input{Actor: ageH(adult, 72), Target: &adult2, Signals: sig(OutreachAttempts, Hour, 10)}, false, nil},
 		{"new account to contact", "new-account-outreach-pace", FirstContact, Input{Actor: newAdult, Target: &adult2, Relation: contact, Signals: sig(OutreachAttempts, Hour, 20)}, false, outcome(Allow)},
@@ -139,8 +141,10 @@ func defaultRuleCases() []ruleCase {
 		{"14th, no replies", "new-account-unanswered-outreach", FirstContact, Input{Actor: newAdult, Target: &adult2, Signals: sig(OutreachAttempts, Day, 13)}, false, nil},
 
 		// outreach-pace
-		{"31st attempt", "outreach-pace", FirstContact, Input{Actor: adult, Target: &adult2, Signals: sig(OutreachAttempts, Hour, 30, OutreachAttempts, Day, 30, RepliesReceived, Day, 30)}, true, outcome(RateLimit)},
-		{"30th attempt", "outreach-pace", FirstContact, Input{Actor: adult, Target: &adult2, Signals: sig(OutreachAttempts, Hour, 29, OutreachAttempts, Day, 29, RepliesReceived, Day, 29)}, false, outcome(RouteToRequests)},
+		{"31st attempt", "outreach-pace", FirstContact, Input{Actor: adult, Target: &adult2, Signals: sig(OutreachAttempts, Hour, 30, OutreachAttempts, Day, 30)}, true, outcome(RateLimit)},
+		{"31st attempt, 1 reply", "outreach-pace", FirstContact, Input{Actor: adult, Target: &adult2, Signals: sig(OutreachAttempts, Hour, 30, RepliesReceived, Day, 1)}, false, nil},
+		{"32nd attempt, 1 reply", "outreach-pace", FirstContact, Input{Actor: adult, Target: &adult2, Signals: sig(OutreachAttempts, Hour, 31, RepliesReceived, Day, 1)}, true, nil},
+		{"30th attempt", "outreach-pace", FirstContact, Input{Actor: adult, Target: &adult2, Signals: sig(OutreachAttempts, Hour, 29, OutreachAttempts, Day, 29)}, false, outcome(RouteToRequests)},
 
 		// unanswered-outreach
 		{"40th, 9 replies", "unanswered-outreach", FirstContact, Input{Actor: ageH(adult, 72), Target: &adult2, Signals: sig(OutreachAttempts, Day, 39, RepliesReceived, Day, 9)}, true, outcome(RestrictNewConversations)},

@@ -183,9 +183,9 @@ func TestExplain(t *testing.T) {
 		"retry after 1h\n",
 		"new-account-outreach-pace (line ",
 		"-> rate_limit for 1h",
-		"when !relation.is_contact && actor.account_age_hours < 72 && signals.outreach_attempts_1h > 10",
+		"when !relation.is_contact && actor.account_age_hours < 72 && signals.outreach_attempts_1h - signals.replies_received_24h > 10",
 		// The values the rule read, the current attempt included (10 + 1).
-		"saw  relation.is_contact = false, actor.account_age_hours = 10, signals.outreach_attempts_1h = 11",
+		"saw  relation.is_contact = false, actor.account_age_hours = 10, signals.outreach_attempts_1h = 11, signals.replies_received_24h = 0",
 		"new-account-high-outreach-notice",
 		"saw  relation.is_contact = false, actor.account_age_hours = 10, signals.outreach_attempts_24h = 11",
 		"policy default.policy sha256:",
