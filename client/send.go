@@ -47,6 +47,14 @@ func (c *Client) sendContent(ctx context.Context, handle string, content *Conten
 		return nil, err
 	}
 	ct, err := c.contactFor(ctx, handle)
+	if transport.Temporary(err) {
+		// The server is unreachable: a contact verified before is good
+		// enough to queue the message; the server refuses the copies if the
+		// device lists moved on, and deliver then refreshes them.
+		if known, kerr := c.storedContactByHandle(ctx, handle); kerr == nil && known != nil && known.rec.PendingAIK == nil {
+			ct, err = known, nil
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -176,7 +176,8 @@ func Temporary(err error) bool {
 	var ce *connect.Error
 	if errors.As(err, &ce) {
 		switch ce.Code() {
-		case connect.CodeUnavailable, connect.CodeResourceExhausted, connect.CodeAborted, connect.CodeInternal, connect.CodeUnknown:
+		case connect.CodeUnavailable, connect.CodeResourceExhausted, connect.CodeAborted, connect.CodeInternal, connect.CodeUnknown,
+			connect.CodeCanceled: // a connection reset surfaces as canceled; real cancellations were caught above
 			return true
 		}
 		return false
