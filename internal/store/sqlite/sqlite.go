@@ -16,7 +16,12 @@
 // messages through a [store.Batcher], which commits many sends per
 // transaction with [Store.EnqueueBatch].
 //
-// Only one process may open a database file at a time; a second process
+// A third connection checkpoints the WAL in the background (see
+// checkpoint.go), so commits never pay for copying the WAL back into the
+// database, and keeps the WAL from growing without bound while readers are
+// always active.
+//
+// Only one process should open a database file at a time; a second process
 // would wait on the busy timeout for each write.
 //
 // # Schema
