@@ -545,3 +545,37 @@ func (c *Client) Devices(ctx context.Context) ([]Device, error) {
 	}
 	return out, nil
 }
+
+// RemoveDevice, on the primary device, removes a device from the account:
+// it signs and publishes a device list without it. The server drops the
+// device's queue and prekeys and closes its stream (its Run returns
+// ErrDeviceRemoved); contacts see a DeviceRemovedEvent when they next
+// refresh the list.
+func (c *Client) RemoveDevice(ctx context.Context, id identity.DeviceID) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, err := c.requireSelf()
+	if err != nil {
+		return err
+	}
+	if s.aik == nil {
+		return ErrNotPrimary
+	}
+	ct, err := c.refreshContact(ctx, "", &s.aid)
+	if err != nil {
+		return err
+	}
+	next, err := ct.list.WithoutDevice(id)
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	signed, err := next.Sign(s.aik)
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	if _, err := c.conn.Accounts.PublishDeviceList(ctx, connect.NewRequest(&wardv1.PublishDeviceListRequest{SignedDeviceList: signed})); err != nil {
+		return fmt.Errorf("client: publish device list: %w", err)
+	}
+	_, err = c.acceptList(ctx, ct, signed, true)
+	return err
+}

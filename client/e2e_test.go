@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -97,3 +98,65 @@ func TestTwoAccountsTwoDevices(t *testing.T) {
 }
 
 func containsPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
+
+// TestDeviceChanges: a contact linking and removing a device raises
+// DeviceAdded/DeviceRemoved events at the other side once its sends hit
+// the new list; the removed device's Run stops with ErrDeviceRemoved and
+// it receives nothing more.
+func TestDeviceChanges(t *testing.T) {
+	ts := startServer(t, nil)
+	ctx := context.Background()
+	alice := register(t, ts.URL, "alice")
+	b1 := register(t, ts.URL, "bob")
+	alice.start()
+	b1.start()
+	if _, err := alice.Send(ctx, "bob", "one"); err != nil {
+		t.Fatal(err)
+	}
+	b2 := link(t, b1, "bob-phone")
+	b2.start()
+	// alice's cached list is stale: the server refuses the copies, the SDK
+	// refreshes, verifies, tells the user and sends again.
+	if _, err := alice.Send(ctx, "bob", "two"); err != nil {
+		t.Fatal(err)
+	}
+	b2.waitFor("two", waitLong, func(evs []Event) bool { return count(msgTexts(evs), "two") == 1 })
+	if n := count(msgTexts(b2.snapshot()), "one"); n != 0 {
+		t.Fatalf("the new device got a message sent before it was linked")
+	}
+	alice.waitFor("device added", waitLong, func(evs []Event) bool {
+		for _, ev := range evs {
+			if d, ok := ev.(*DeviceAddedEvent); ok && d.Handle == "bob" && d.Device == b2.DeviceID() {
+				return true
+			}
+		}
+		return false
+	})
+	if err := b2.RemoveDevice(ctx, 1); !errors.Is(err, ErrNotPrimary) {
+		t.Fatalf("RemoveDevice on a secondary = %v", err)
+	}
+	if err := b1.RemoveDevice(ctx, b2.DeviceID()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-b2.runErr:
+		if !errors.Is(err, ErrDeviceRemoved) {
+			t.Fatalf("removed device's Run = %v", err)
+		}
+		b2.cancel = nil
+	case <-time.After(waitLong):
+		t.Fatal("removed device's Run did not stop")
+	}
+	if _, err := alice.Send(ctx, "bob", "three"); err != nil {
+		t.Fatal(err)
+	}
+	b1.waitFor("three", waitLong, func(evs []Event) bool { return count(msgTexts(evs), "three") == 1 })
+	alice.waitFor("device removed", waitLong, func(evs []Event) bool {
+		for _, ev := range evs {
+			if d, ok := ev.(*DeviceRemovedEvent); ok && d.Handle == "bob" && d.Device == b2.DeviceID() {
+				return true
+			}
+		}
+		return false
+	})
+}
