@@ -37,9 +37,11 @@
 //	defer b.Close()
 //	res, err := b.Enqueue(ctx, send) // committed when it returns nil
 //
-// Sends should go through a [Batcher]: it gathers concurrent sends for a
-// millisecond or so and commits them in one transaction ([Queue.EnqueueBatch])
-// so that a durable commit (one fsync on SQLite) is shared by many messages.
+// Sends (and acks) should go through a [Batcher]: it gathers concurrent
+// sends and commits them in one transaction ([Queue.EnqueueBatch]; acks with
+// [Queue.AckBatch]) so that a durable commit (one fsync on SQLite) is shared
+// by many messages. A lone send is committed at once; under load the batch
+// is whatever arrived while the previous one committed.
 //
 // # Errors
 //
@@ -47,8 +49,10 @@
 // with [errors.Is]. Per-device failures of a send are reported as a
 // [*DeviceError] that names the device and wraps the sentinel. Any other
 // error is an I/O or database failure: the operation may or may not have
-// taken effect, and the caller should retry it (every write in this package
-// is either idempotent or reports a precise sentinel on retry).
+// taken effect, and the caller should retry it. Writes are idempotent or
+// answer a retry of a committed write with a precise sentinel (ErrConflict,
+// ErrStaleVersion, a Duplicate result); the exception is TakeBundle, whose
+// retry hands out another one-time prekey.
 //
 // # Times and identifiers
 //
