@@ -26,7 +26,7 @@ const (
 	RateLimit
 	// RestrictNewConversations refuses this attempt and, with "for", stops
 	// the actor from starting conversations with non-contacts (and adding
-	// them to groups, and looking up handles) for that long.
+	// them to groups) for that long.
 	RestrictNewConversations
 	// DenyContactWithTeens refuses contact with, or discovery of, a teen
 	// account. Nothing is queued; at lookup the handle reads as not found.

@@ -21,6 +21,10 @@ func TestDefaultPolicyCompiles(t *testing.T) {
 			t.Errorf("default rule %s does not fail closed", r.Name)
 		}
 	}
+	// docs/SAFETY.md: the costliest default rule estimates at most 10.
+	if _, err := Compile(DefaultPolicyFile, DefaultPolicy(), Options{CostLimit: 10}); err != nil {
+		t.Errorf("default policy under a cost limit of 10: %v", err)
+	}
 }
 
 // ruleCase is one input at one point and whether a rule must match.
@@ -196,7 +200,7 @@ func defaultRuleCases() []ruleCase {
 
 func TestDefaultRules(t *testing.T) {
 	e := Default()
-	covered := map[string]bool{}
+	covered, uncovered := map[string]bool{}, map[string]bool{}
 	for _, c := range defaultRuleCases() {
 		t.Run(c.rule+"/"+c.name, func(t *testing.T) {
 			c.in.Now = t0
@@ -210,11 +214,13 @@ func TestDefaultRules(t *testing.T) {
 		})
 		if c.want {
 			covered[c.rule] = true
+		} else {
+			uncovered[c.rule] = true
 		}
 	}
 	for _, r := range e.Rules() {
-		if !covered[r.Name] {
-			t.Errorf("default rule %s has no test case in which it matches", r.Name)
+		if !covered[r.Name] || !uncovered[r.Name] {
+			t.Errorf("default rule %s lacks a test case in which it matches (%v) or one in which it does not (%v)", r.Name, covered[r.Name], uncovered[r.Name])
 		}
 	}
 }
