@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -429,4 +430,30 @@ func TestPointsAndActionsNames(t *testing.T) {
 	if FlagForModerators.IsOutcome() || SafetyNotice.Rank() != -1 || !SuspendPendingReview.IsOutcome() || RouteToRequests.Refuses() || !RateLimit.Refuses() {
 		t.Error("action classification")
 	}
+}
+
+// TestConcurrentDecide shares one engine between goroutines (run with
+// -race): decisions equal the ones made serially.
+func TestConcurrentDecide(t *testing.T) {
+	e := Default()
+	cases := defaultRuleCases()
+	want := make([]Decision, len(cases))
+	for i, c := range cases {
+		c.in.Now = t0
+		want[i] = mustDecide(t, e, c.point, c.in)
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for i, c := range cases {
+				c.in.Now = t0
+				d, err := e.Decide(c.point, c.in)
+				if err != nil || d.Outcome != want[i].Outcome || d.Explain() != want[i].Explain() {
+					t.Errorf("case %s: concurrent decision differs", c.name)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
