@@ -37,15 +37,7 @@ func newPair(tb testing.TB, n int) *pair {
 	}
 	for i := range n {
 		var og *db.Outgoing
-		err := a.db.Update(ctx, func(tx *db.Tx) error {
-			var err error
-			og, err = a.queue(tx, &Content{To: ct.aid, Kind: KindText, Text: "fuzz seed " + string(rune('a'+i%26))})
-			return err
-		})
-		if err != nil {
-			tb.Fatal(err)
-		}
-		req, err := a.encryptCopies(ctx, a.self, og, ct, own)
+		req, err := a.encryptCopies(ctx, a.self, &og, &Content{To: ct.aid, Kind: KindText, Text: "fuzz seed " + string(rune('a'+i%26))}, ct, own)
 		if err != nil {
 			tb.Fatal(err)
 		}

@@ -62,23 +62,25 @@ func (c *Client) sendContent(ctx context.Context, handle string, content *Conten
 		return nil, ErrBlocked
 	}
 	content.To = ct.aid
-	var og *db.Outgoing
-	err = c.db.Update(ctx, func(tx *db.Tx) error {
-		var err error
-		og, err = c.queue(tx, content)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	res, err := c.deliver(ctx, s, og, ct)
+	res, og, err := c.deliver(ctx, s, nil, content, ct)
 	if err != nil {
 		if transport.Temporary(err) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			if og == nil {
+				// Not queued yet (the failure came before encryption).
+				if qerr := c.db.Update(context.WithoutCancel(ctx), func(tx *db.Tx) error {
+					_, err := c.queue(tx, content)
+					return err
+				}); qerr != nil {
+					return nil, qerr
+				}
+			}
 			c.kickOutbox()
 			return nil, fmt.Errorf("%w: %v", ErrQueued, err)
 		}
 		// A permanent failure: the message cannot be delivered as is.
-		c.dropOutgoing(og)
+		if og != nil {
+			c.dropOutgoing(og)
+		}
 		return nil, err
 	}
 	return res, nil
@@ -149,26 +151,35 @@ type target struct {
 // it, retrying temporary failures a few times and refreshing the device
 // lists once when the server says they are stale. ct is the recipient's
 // verified contact (nil: look it up).
-func (c *Client) deliver(ctx context.Context, s *self, og *db.Outgoing, ct *contact) (*SentMessage, error) {
+//
+// With og nil, content is a new message: it is franked and put in the
+// outbox in the same transaction that stores the sessions after the first
+// encryption (one fsync fewer per send), and the queued entry is returned
+// (nil if the failure came before that point).
+func (c *Client) deliver(ctx context.Context, s *self, og *db.Outgoing, content *Content, ct *contact) (*SentMessage, *db.Outgoing, error) {
 	var peer identity.AccountID
-	copy(peer[:], og.Peer)
+	if og != nil {
+		copy(peer[:], og.Peer)
+	} else {
+		peer = content.To
+	}
 	var err error
 	if ct == nil {
 		if ct, err = c.refreshContact(ctx, "", &peer); err != nil {
-			return nil, err
+			return nil, og, err
 		}
 	}
 	own := ct
 	if peer != s.aid {
 		if own, err = c.ownContact(ctx, s, false); err != nil {
-			return nil, err
+			return nil, og, err
 		}
 	}
 	refreshed := false
 	wait := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		var res *connect.Response[wardv1.SendResponse]
-		req, err := c.encryptCopies(ctx, s, og, ct, own)
+		req, err := c.encryptCopies(ctx, s, &og, content, ct, own)
 		if err == nil {
 			res, err = c.conn.Messages.Send(ctx, connect.NewRequest(req))
 		}
@@ -183,9 +194,9 @@ func (c *Client) deliver(ctx context.Context, s *self, og *db.Outgoing, ct *cont
 					Conversation: peer[:], TimestampMs: res.Msg.GetTimestampMs(), Plaintext: og.Plaintext, Commitment: og.Commitment})
 			})
 			if err != nil {
-				return nil, err
+				return nil, og, err
 			}
-			return sm, nil
+			return sm, og, nil
 		}
 		switch {
 		case connect.CodeOf(err) == connect.CodeFailedPrecondition && !refreshed:
@@ -193,25 +204,25 @@ func (c *Client) deliver(ctx context.Context, s *self, og *db.Outgoing, ct *cont
 			// lists (verifying them) and encrypt again, once.
 			refreshed = true
 			if ct, err = c.refreshContact(ctx, "", &peer); err != nil {
-				return nil, err
+				return nil, og, err
 			}
 			own = ct
 			if peer != s.aid {
 				if own, err = c.ownContact(ctx, s, true); err != nil {
-					return nil, err
+					return nil, og, err
 				}
 			}
 			continue
 		case transport.Temporary(err) && attempt < sendAttempts:
 			select {
 			case <-ctx.Done():
-				return nil, ctx.Err()
+				return nil, og, ctx.Err()
 			case <-time.After(wait):
 			}
 			wait *= 2
 			continue
 		}
-		return nil, err
+		return nil, og, err
 	}
 }
 
@@ -231,13 +242,14 @@ func (c *Client) ownContact(ctx context.Context, s *self, refresh bool) (*contac
 	return ct, nil
 }
 
-// encryptCopies encrypts og once per device of the recipient and once per
+// encryptCopies encrypts *ogp (queueing content first when *ogp is nil)
+// once per device of the recipient and once per
 // other device of this account, every device taken from a verified list.
 // New sessions start from bundles fetched only for devices without one;
 // a bundle whose keys differ from the verified list is refused. Every
 // session is persisted before the request is returned, so no message key
 // is ever used twice even if the process dies during the send.
-func (c *Client) encryptCopies(ctx context.Context, s *self, og *db.Outgoing, ct, own *contact) (*wardv1.SendRequest, error) {
+func (c *Client) encryptCopies(ctx context.Context, s *self, ogp **db.Outgoing, content *Content, ct, own *contact) (*wardv1.SendRequest, error) {
 	var targets []target
 	for _, d := range ct.list.Devices {
 		if ct.aid == s.aid && d.ID == s.device {
@@ -305,16 +317,22 @@ func (c *Client) encryptCopies(ctx context.Context, s *self, og *db.Outgoing, ct
 			}
 		}
 	}
-	req := &wardv1.SendRequest{ClientMessageId: og.ClientID, Conversation: og.Peer, Commitment: og.Commitment}
-	for i, t := range targets {
-		env, err := peers[i].Encrypt(c.rand, og.Plaintext)
-		if err != nil {
-			return nil, fmt.Errorf("client: encrypt: %w", err)
-		}
-		req.Copies = append(req.Copies, &wardv1.Copy{AccountId: t.account[:], DeviceId: uint32(t.entry.ID), Envelope: env})
-	}
+	var req *wardv1.SendRequest
 	err = c.db.Update(ctx, func(tx *db.Tx) error {
+		og := *ogp
+		if og == nil {
+			var err error
+			if og, err = c.queue(tx, content); err != nil {
+				return err
+			}
+		}
+		req = &wardv1.SendRequest{ClientMessageId: og.ClientID, Conversation: og.Peer, Commitment: og.Commitment}
 		for i, t := range targets {
+			env, err := peers[i].Encrypt(c.rand, og.Plaintext)
+			if err != nil {
+				return fmt.Errorf("client: encrypt: %w", err)
+			}
+			req.Copies = append(req.Copies, &wardv1.Copy{AccountId: t.account[:], DeviceId: uint32(t.entry.ID), Envelope: env})
 			st, err := peers[i].MarshalBinary()
 			if err != nil {
 				return err
@@ -323,6 +341,7 @@ func (c *Client) encryptCopies(ctx context.Context, s *self, og *db.Outgoing, ct
 				return err
 			}
 		}
+		*ogp = og
 		return nil
 	})
 	if err != nil {
@@ -378,7 +397,7 @@ func (c *Client) flushOutbox(ctx context.Context) error {
 		return err
 	}
 	for _, og := range queued {
-		if _, err := c.deliver(ctx, s, og, nil); err != nil {
+		if _, _, err := c.deliver(ctx, s, og, nil, nil); err != nil {
 			if transport.Temporary(err) || ctx.Err() != nil {
 				return err
 			}
