@@ -158,6 +158,7 @@ type Client struct {
 	kick    chan struct{} // wakes the outbox flusher
 	closing chan struct{}
 	once    sync.Once
+	running sync.WaitGroup // Run calls in progress
 }
 
 // self is this device's identity.
@@ -263,10 +264,11 @@ func (c *Client) loadSelf(ctx context.Context) error {
 	})
 }
 
-// Close stops the event stream and closes the local database. Stop Run
-// (cancel its context) first.
+// Close stops Run (waiting for it to return), stops the event stream and
+// closes the local database.
 func (c *Client) Close() error {
 	c.once.Do(func() { close(c.closing) })
+	c.running.Wait()
 	c.ev.close()
 	return c.db.Close()
 }

@@ -37,6 +37,13 @@ func (c *Client) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	c.running.Add(1)
+	defer c.running.Done()
+	select {
+	case <-c.closing:
+		return nil
+	default:
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan struct{})
