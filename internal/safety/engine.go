@@ -125,10 +125,12 @@ func (e *Engine) Decide(p Point, in Input) (Decision, error) {
 		Outcome: Allow,
 		Input:   in,
 	}
-	f := newFrame(p, &d.Input)
+	f := framePool.Get().(*frame)
+	f.reset(p, &in)
+	defer f.release()
 	var decider *compiledRule
 	for _, r := range e.byPoint[p] {
-		out, _, err := r.prg[p].Eval(&f)
+		out, _, err := r.prg[p].Eval(f)
 		matched := false
 		if err == nil {
 			b, ok := out.(types.Bool)
@@ -191,7 +193,7 @@ var errNotBool = errors.New("safety: condition did not produce a bool")
 // value the rules saw (the input plus the event under decision): the whole
 // snapshot, for storage and appeal.
 func (d *Decision) Vars() []Var {
-	in := d.Input
-	f := newFrame(d.Point, &in)
+	var f frame
+	f.reset(d.Point, &d.Input)
 	return f.snapshot()
 }

@@ -149,24 +149,35 @@ func pointEnv(p Point) (*cel.Env, error) {
 
 // frame is the activation of one decision: it resolves variable names to
 // values computed from the input on demand, so a rule pays only for what
-// it reads.
+// it reads. Frames are pooled: CEL takes the activation as an interface,
+// which would otherwise put a frame (and the input it points to) on the
+// heap for every decision.
 type frame struct {
 	point     Point
-	in        *Input
+	in        Input
 	sig       Signals // the input's signals plus the event under decision
 	actorAge  int64
 	targetAge int64
 }
 
-func newFrame(p Point, in *Input) frame {
-	f := frame{point: p, in: in, sig: in.Signals, actorAge: ageHours(in.Actor.CreatedAt, in.Now)}
+var framePool = sync.Pool{New: func() any { return new(frame) }}
+
+func (f *frame) reset(p Point, in *Input) {
+	f.point, f.in, f.sig = p, *in, in.Signals
+	f.actorAge, f.targetAge = ageHours(in.Actor.CreatedAt, in.Now), 0
 	if in.Target != nil {
 		f.targetAge = ageHours(in.Target.CreatedAt, in.Now)
 	}
 	for _, k := range currentEvent(p, in) {
 		f.sig.Add(k, 1)
 	}
-	return f
+}
+
+// release drops the frame's references into the caller's data and returns
+// it to the pool.
+func (f *frame) release() {
+	f.in.Target, f.in.Report = nil, nil
+	framePool.Put(f)
 }
 
 // ResolveName implements interpreter.Activation.
