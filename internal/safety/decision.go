@@ -52,21 +52,18 @@ func (a RuleAction) String() string {
 
 // MarshalJSON encodes the decision for storage: every field, durations as
 // strings, the whole variable snapshot as "vars" (name to value, as the
-// rules saw them) and the explanation. This record is what a moderator or
+// rules saw them; signal counters that are absent are zero) and the
+// explanation. This record is what a moderator or
 // an appeal sees; it contains no content, only the metadata the rules read.
 func (d Decision) MarshalJSON() ([]byte, error) {
 	type alias Decision // no methods: no recursion
-	vars := map[string]any{}
-	for _, v := range d.Vars() {
-		vars[v.Name] = v.Value
-	}
 	out := struct {
 		alias
-		RetryAfter  string         `json:"retry_after,omitempty"`
-		RestrictFor string         `json:"restrict_for,omitempty"`
-		Vars        map[string]any `json:"vars"`
-		Explanation string         `json:"explanation"`
-	}{alias: alias(d), Vars: vars, Explanation: d.Explain()}
+		RetryAfter  string  `json:"retry_after,omitempty"`
+		RestrictFor string  `json:"restrict_for,omitempty"`
+		Vars        varsObj `json:"vars"`
+		Explanation string  `json:"explanation"`
+	}{alias: alias(d), Vars: d.Vars(), Explanation: d.Explain()}
 	if d.RetryAfter > 0 {
 		out.RetryAfter = formatDuration(d.RetryAfter)
 	}
@@ -74,6 +71,38 @@ func (d Decision) MarshalJSON() ([]byte, error) {
 		out.RestrictFor = formatDuration(d.RestrictFor)
 	}
 	return json.Marshal(out)
+}
+
+// varsObj encodes variables as one JSON object, name to value, in
+// declaration order, leaving out signal counters that are zero.
+type varsObj []Var
+
+func (vs varsObj) MarshalJSON() ([]byte, error) {
+	b := make([]byte, 0, 1024)
+	b = append(b, '{')
+	for _, v := range vs {
+		if n, ok := v.Value.(int64); ok && n == 0 && strings.HasPrefix(v.Name, "signals.") {
+			continue
+		}
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendQuote(b, v.Name) // names are ASCII identifiers
+		b = append(b, ':')
+		switch x := v.Value.(type) {
+		case bool:
+			b = strconv.AppendBool(b, x)
+		case int64:
+			b = strconv.AppendInt(b, x, 10)
+		default:
+			j, err := json.Marshal(x)
+			if err != nil {
+				return nil, err
+			}
+			b = append(b, j...)
+		}
+	}
+	return append(b, '}'), nil
 }
 
 // Explain renders the decision for a moderator, an appeal or a log: the

@@ -185,13 +185,17 @@ func (s *Signals) Add(k Kind, n int64) {
 // Name returns the policy name of counter (k, w): "outreach_attempts_24h".
 func SignalName(k Kind, w Window) string { return k.String() + "_" + w.String() }
 
-// MarshalJSON encodes the signals as an object with one member per counter,
-// named as in policy files without the "signals." prefix.
+// MarshalJSON encodes the signals as an object with one member per non-zero
+// counter, named as in policy files without the "signals." prefix
+// ({"outreach_attempts_24h": 3}); a counter that is absent is zero.
 func (s Signals) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 0, NumKinds*NumWindows*32)
+	b := make([]byte, 0, 256)
 	b = append(b, '{')
 	for k := range NumKinds {
 		for w := range NumWindows {
+			if s[k][w] == 0 {
+				continue
+			}
 			if len(b) > 1 {
 				b = append(b, ',')
 			}
