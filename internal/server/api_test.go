@@ -166,7 +166,7 @@ func TestStreamProtocolErrors(t *testing.T) {
 	}
 	d := s.delivery()
 	s.ack(d.Seq + 5)
-	f := s.next()
+	f := s.nextNotLow()
 	if f.GetError().GetCode() != "invalid_argument" {
 		t.Fatalf("ack beyond delivered: %v", f)
 	}
@@ -177,7 +177,7 @@ func TestStreamProtocolErrors(t *testing.T) {
 	s1 := b1.stream()
 	s1.delivery()
 	s2 := b1.stream()
-	if f := s1.next(); f.GetError().GetCode() != "replaced" {
+	if f := s1.nextNotLow(); f.GetError().GetCode() != "replaced" {
 		t.Fatalf("old stream got %v, want a replaced error", f)
 	}
 	if d := s2.delivery(); string(d.Envelope) != "x@1" {
@@ -353,7 +353,7 @@ func TestDeviceListPublish(t *testing.T) {
 	if err := b1.publish(without); err != nil {
 		t.Fatal(err)
 	}
-	if f := s2.next(); f.GetError().GetCode() != "device_removed" {
+	if f := s2.nextNotLow(); f.GetError().GetCode() != "device_removed" {
 		t.Fatalf("removed device's stream got %v", f)
 	}
 	if n, _ := e.st.QueueDepth(ctx, b2.addr()); n != 0 {

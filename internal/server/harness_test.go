@@ -78,11 +78,11 @@ func newEnv(t testing.TB, mod func(*Config)) *testEnv {
 	srv.now = func() time.Time { return time.Now().Add(time.Duration(e.clock.Load()) * time.Millisecond) }
 	e.srv = srv
 	e.http = httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		srv.BeginShutdown()
+	t.Cleanup(func() { // the current ones: restart replaces them
+		e.srv.BeginShutdown()
 		e.http.Close()
-		srv.Close()
-		st.Close()
+		e.srv.Close()
+		e.st.Close()
 	})
 	return e
 }
@@ -359,6 +359,17 @@ func (w *wsConn) next() *wardv1.StreamFrame {
 		w.t.Fatal("no frame in 10s")
 	}
 	return nil
+}
+
+// nextNotLow returns the next frame that is not a PrekeysLow notice (the
+// server may send one at any time while a device is low).
+func (w *wsConn) nextNotLow() *wardv1.StreamFrame {
+	w.t.Helper()
+	for {
+		if f := w.next(); f.GetPrekeysLow() == nil {
+			return f
+		}
+	}
 }
 
 // delivery returns the next Delivery, skipping PrekeysLow notices.

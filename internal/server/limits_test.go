@@ -259,6 +259,7 @@ func TestMaxStreams(t *testing.T) {
 	a := e.newClient("alice").register()
 	b := e.newClient("bob").register()
 	a.stream()
+	waitFor(t, func() bool { return e.srv.localStream(a.addr()) != nil })
 	url := "ws" + strings.TrimPrefix(e.http.URL, "http") + "/v1/stream"
 	_, resp, err := testDialer.Dial(url, http.Header{"Authorization": {"Ward " + b.token}})
 	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {

@@ -34,12 +34,6 @@ func (e *testEnv) restart() {
 	e.st, e.srv = st, srv
 	// Same URL is not needed: clients are rebuilt against the new server.
 	e.http = httptest.NewServer(srv.Handler())
-	e.t.Cleanup(func() {
-		srv.BeginShutdown()
-		e.http.Close()
-		srv.Close()
-		st.Close()
-	})
 }
 
 // TestRestartKeepsUnacked: entries delivered but not acknowledged survive a

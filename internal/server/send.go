@@ -178,14 +178,24 @@ func (s *Server) send(ctx context.Context, who store.Address, req *wardv1.SendRe
 	}
 	if !res.Duplicate {
 		s.metrics.copies.Add(float64(len(copies)))
-		evs := make([]bus.Event, len(got))
+		// Devices with a stream on this node get their entries handed
+		// over directly (no store read); the others are woken through the
+		// bus. Best effort (package bus): a lost wake-up is repaired when
+		// the device reconnects or by its stream's periodic re-check.
+		var evs []bus.Event
 		for i, a := range got {
-			evs[i] = bus.Event{To: a, Kind: bus.Messages}
+			if st := s.localStream(a); st != nil && len(res.Seqs) == len(got) && st.offer(store.Entry{
+				Seq: res.Seqs[i], MessageID: mid, Sender: who, Timestamp: res.Timestamp,
+				Envelope: send.Copies[i].Envelope, FrankingTag: send.Copies[i].FrankingTag, ExpiresAt: send.ExpiresAt,
+			}) {
+				continue
+			}
+			evs = append(evs, bus.Event{To: a, Kind: bus.Messages})
 		}
-		// Best effort (package bus): a lost wake-up is repaired when the
-		// device reconnects or by its stream's periodic re-check.
-		if err := s.bus.Publish(context.WithoutCancel(ctx), evs...); err != nil {
-			s.log.Warn("bus publish", "err", err)
+		if len(evs) > 0 {
+			if err := s.bus.Publish(context.WithoutCancel(ctx), evs...); err != nil {
+				s.log.Warn("bus publish", "err", err)
+			}
 		}
 	}
 	return sendResult{SendResponse: &wardv1.SendResponse{MessageId: res.MessageID[:], TimestampMs: res.Timestamp.UnixMilli()}, dup: res.Duplicate}, nil

@@ -24,6 +24,10 @@ const (
 	streamWindow = 1024
 	// fetchBatch is how many entries one store read fetches.
 	fetchBatch = 128
+	// maxPendingBytes bounds the entries a stream holds in memory after a
+	// send on this node handed them over (see stream.offer); beyond it the
+	// stream reads the queue instead.
+	maxPendingBytes = 256 << 10
 	// pingPeriod is how often the server pings every stream; it also
 	// re-checks each stream's queue then, repairing lost bus wake-ups.
 	pingPeriod = 30 * time.Second
@@ -46,7 +50,7 @@ const (
 
 // streams is the registry of the open delivery streams of this node.
 type streams struct {
-	mu     sync.Mutex
+	mu     sync.RWMutex
 	byAddr map[store.Address]*stream
 	closed bool
 	wg     sync.WaitGroup // reader goroutines and the pinger
@@ -70,6 +74,10 @@ type stream struct {
 	scheduled  atomic.Bool   // a flusher is running or about to
 	dirty      atomic.Bool   // a wake-up arrived since the flusher last looked
 	lowNotice  atomic.Bool   // a PrekeysLow frame is due
+	needFetch  atomic.Bool   // the queue may hold entries not in pending
+	pmu        sync.Mutex    // guards pending
+	pending    []store.Entry // committed entries handed over by Send, by seq
+	pendBytes  int
 	ackWant    atomic.Uint64 // highest seq the client acknowledged
 	ackRunning atomic.Bool   // an ack deletion is being committed
 	closed     atomic.Bool
@@ -132,6 +140,7 @@ func (s *Server) pinger() {
 				st.close("", "")
 				continue
 			}
+			st.needFetch.Store(true)
 			st.wake()
 		}
 	}
@@ -200,6 +209,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 	if c, err := s.st.PrekeyCounts(r.Context(), addr); err == nil && s.prekeysLow(c) {
 		st.lowNotice.Store(true)
 	}
+	st.needFetch.Store(true)
 	st.wake() // drain the backlog
 	// The reader runs on a fresh goroutine so that the HTTP server's
 	// connection goroutine, with its larger stack, can exit.
@@ -209,6 +219,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 func (st *stream) onEvent(ev bus.Event) {
 	switch ev.Kind {
 	case bus.Messages:
+		st.needFetch.Store(true)
 		st.wake()
 	case bus.PrekeysLow:
 		st.lowNotice.Store(true)
@@ -271,13 +282,30 @@ func (st *stream) flushOnce() (bool, error) {
 	if room <= 0 {
 		return false, nil
 	}
-	limit := min(room, fetchBatch)
-	entries, err := s.st.Fetch(ctx, st.addr, sent, limit)
-	if err != nil {
-		// The store is unavailable; the next wake-up or ping retries.
-		s.log.Warn("stream fetch", "device", st.addr.String(), "err", err)
-		return false, nil
+	// Entries handed over by sends on this node go out without a store
+	// read when they continue the sequence; a gap (an entry this stream
+	// was not handed) makes it read the queue.
+	entries, gap, morePending := st.takePending(sent, min(room, fetchBatch))
+	if gap {
+		st.needFetch.Store(true)
 	}
+	more := morePending
+	if len(entries) == 0 && st.needFetch.Swap(false) {
+		limit := min(room, fetchBatch)
+		var err error
+		entries, err = s.st.Fetch(ctx, st.addr, sent, limit)
+		if err != nil {
+			// The store is unavailable; the next wake-up or ping retries.
+			st.needFetch.Store(true)
+			s.log.Warn("stream fetch", "device", st.addr.String(), "err", err)
+			return false, nil
+		}
+		if len(entries) == limit {
+			st.needFetch.Store(true)
+			more = true
+		}
+	}
+	more = more || len(entries) > 0 && st.needFetch.Load()
 	now := time.Now()
 	for i := range entries {
 		e := &entries[i]
@@ -306,7 +334,77 @@ func (st *stream) flushOnce() (bool, error) {
 		s.metrics.inflight.Inc()
 		s.metrics.deliveryLatency.Observe(now.Sub(e.Timestamp).Seconds())
 	}
-	return len(entries) == limit, nil
+	return more, nil
+}
+
+// offer hands the stream an entry just committed for its device. It
+// returns false (and the caller wakes the device through the bus instead)
+// when the stream is closed or holds too much already.
+func (st *stream) offer(e store.Entry) bool {
+	if st.closed.Load() {
+		return false
+	}
+	st.pmu.Lock()
+	if st.pendBytes+len(e.Envelope) > maxPendingBytes {
+		st.pmu.Unlock()
+		return false
+	}
+	// Sends finish concurrently, so entries can arrive slightly out of
+	// order: insert by seq.
+	i := len(st.pending)
+	for i > 0 && st.pending[i-1].Seq > e.Seq {
+		i--
+	}
+	st.pending = append(st.pending, store.Entry{})
+	copy(st.pending[i+1:], st.pending[i:])
+	st.pending[i] = e
+	st.pendBytes += len(e.Envelope)
+	st.pmu.Unlock()
+	st.wake()
+	return true
+}
+
+// takePending removes pending entries at or below sent and returns the
+// run of at most limit entries that continues the sequence after sent.
+// gap reports pending entries that do not continue it; more reports
+// entries left after the returned run.
+func (st *stream) takePending(sent uint64, limit int) (run []store.Entry, gap, more bool) {
+	st.pmu.Lock()
+	defer st.pmu.Unlock()
+	drop := 0
+	for drop < len(st.pending) && st.pending[drop].Seq <= sent {
+		st.pendBytes -= len(st.pending[drop].Envelope)
+		drop++
+	}
+	n := 0
+	for n < len(st.pending)-drop && n < limit && st.pending[drop+n].Seq == sent+uint64(n)+1 {
+		n++
+	}
+	run = make([]store.Entry, n)
+	copy(run, st.pending[drop:drop+n])
+	for _, e := range run {
+		st.pendBytes -= len(e.Envelope)
+	}
+	rest := len(st.pending) - drop - n
+	copy(st.pending, st.pending[drop+n:])
+	clear(st.pending[rest:])
+	st.pending = st.pending[:rest]
+	if rest > 0 {
+		if n == limit {
+			more = true
+		} else {
+			gap = true
+		}
+	}
+	return run, gap, more
+}
+
+// localStream returns this node's open stream of addr, or nil.
+func (s *Server) localStream(addr store.Address) *stream {
+	s.streams.mu.RLock()
+	st := s.streams.byAddr[addr]
+	s.streams.mu.RUnlock()
+	return st
 }
 
 func (st *stream) writeFrame(f *wardv1.StreamFrame) error {
@@ -399,7 +497,10 @@ func (st *stream) ackLoop() {
 				st.s.metrics.acks.Add(float64(n))
 				st.s.metrics.inflight.Sub(float64(want - prev))
 				if int(st.sent.Load()-prev) >= streamWindow/2 {
-					st.wake() // the window had been (nearly) full
+					// The window had been (nearly) full: offers may have
+					// been refused meanwhile.
+					st.needFetch.Store(true)
+					st.wake()
 				}
 			}
 		}
