@@ -20,7 +20,7 @@ type Options struct {
 	// (roughly one per variable read, operator or comparison). A rule whose
 	// worst case, estimated at load time, exceeds it is rejected; the same
 	// limit is enforced at run time. Default 1000; the default policy's
-	// costliest rule needs at most 10.
+	// costliest rule needs at most 20.
 	CostLimit uint64
 }
 
