@@ -99,4 +99,3 @@ func Run(t *testing.T, newBus func(t *testing.T) bus.Bus) {
 		b.Subscribe(addr(4, 1), func(bus.Event) {})()
 	})
 }
-
