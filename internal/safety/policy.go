@@ -24,7 +24,8 @@ import (
 //
 // A rule runs from its "rule" line to the next "rule" line or the end of the
 // file. Inside it each line is one directive; a "when" expression continues
-// on the following lines that are indented deeper than the "when" line.
+// on the following lines that are indented deeper than the "when" line and
+// do not start with a directive keyword.
 
 // Header is the first directive of every policy file.
 const Header = "ward-safety-policy 1"
@@ -142,7 +143,7 @@ func parsePolicy(file string, src []byte) ([]*Rule, error) {
 		trimmed := strings.TrimLeft(raw, " \t")
 		indent := len(raw) - len(trimmed)
 		if inWhen >= 0 {
-			if trimmed != "" && trimmed[0] != '#' && indent > inWhen {
+			if trimmed != "" && trimmed[0] != '#' && indent > inWhen && !isDirective(trimmed) {
 				whenBuf.WriteByte('\n')
 				whenBuf.WriteString(raw)
 				continue
@@ -415,6 +416,21 @@ func (p *parser) parseText(line int, s string) string {
 		return t
 	}
 	return ""
+}
+
+// isDirective reports whether a line starts with a directive keyword. Such a
+// line is never part of a when expression (no CEL continuation can start
+// with these words), whatever its indentation.
+func isDirective(line string) bool {
+	kw := line
+	if i := strings.IndexAny(line, " \t"); i >= 0 {
+		kw = line[:i]
+	}
+	switch kw {
+	case "rule", "at", "when", "action", "reason", "notice", "priority", "on_error":
+		return true
+	}
+	return false
 }
 
 func validName(s string) bool {

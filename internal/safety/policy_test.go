@@ -158,7 +158,7 @@ func TestPolicySyntax(t *testing.T) {
 		"rule high",
 		"at first_contact",
 		"when true",
-		"action restrict_new_conversations for 7d",
+		"    action restrict_new_conversations for 7d", // deeper than when, but a directive
 		"action flag_for_moderators spam",
 		"reason \"x\"",
 		"priority 5",
