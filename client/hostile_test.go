@@ -27,9 +27,11 @@ import (
 type hostileProxy struct {
 	URL string
 
-	mu      sync.Mutex
-	lookup  func(*wardv1.LookupResponse)
-	bundles func(*wardv1.FetchBundlesResponse)
+	mu       sync.Mutex
+	lookup   func(*wardv1.LookupResponse)
+	bundles  func(*wardv1.FetchBundlesResponse)
+	cutPuts  int // blob uploads to interrupt after 1000 bytes
+	cutCount int // uploads interrupted so far
 }
 
 func newHostileProxy(t *testing.T, upstream string) *hostileProxy {
@@ -89,7 +91,32 @@ func newHostileProxy(t *testing.T, upstream string) *hostileProxy {
 		resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
 		return nil
 	}
-	srv := httptest.NewServer(rp)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hp.mu.Lock()
+		cut := r.Method == http.MethodPut && hp.cutPuts > 0
+		if cut {
+			hp.cutPuts--
+			hp.cutCount++
+		}
+		hp.mu.Unlock()
+		if !cut {
+			rp.ServeHTTP(w, r)
+			return
+		}
+		// Forward a truncated body with the full Content-Length: the
+		// server sees the upload interrupted mid-stream.
+		req, err := http.NewRequest(http.MethodPut, upstream+r.URL.Path, io.LimitReader(r.Body, 1000))
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		req.ContentLength = r.ContentLength
+		req.Header = r.Header.Clone()
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+		w.WriteHeader(http.StatusBadGateway)
+	}))
 	t.Cleanup(srv.Close)
 	hp.URL = srv.URL
 	return hp
@@ -234,6 +261,33 @@ func TestHostileServer(t *testing.T) {
 		})
 	})
 
+	t.Run("interrupted attachment upload is retried", func(t *testing.T) {
+		hp.set(nil, nil)
+		hp.mu.Lock()
+		hp.cutPuts = 2
+		hp.mu.Unlock()
+		file := bytes.Repeat([]byte("interrupted upload "), 10000)
+		if _, err := alice.SendFile(ctx, "bob", bytes.NewReader(file), "f.bin", "", "retried upload"); err != nil {
+			t.Fatal(err)
+		}
+		hp.mu.Lock()
+		if hp.cutCount != 2 {
+			t.Fatalf("%d uploads interrupted, want 2", hp.cutCount)
+		}
+		hp.mu.Unlock()
+		evs := bob.waitFor("the attachment", waitLong, func(evs []Event) bool { return count(msgTexts(evs), "retried upload") == 1 })
+		var ptrs []*MessageEvent
+		for _, ev := range evs {
+			if m, ok := ev.(*MessageEvent); ok && m.Text == "retried upload" {
+				ptrs = append(ptrs, m)
+			}
+		}
+		var out bytes.Buffer
+		if err := bob.DownloadAttachment(ctx, ptrs[0].Attachments[0], &out); err != nil || !bytes.Equal(out.Bytes(), file) {
+			t.Fatalf("download after retried upload: %v", err)
+		}
+	})
+
 	t.Run("substituted identity key", func(t *testing.T) {
 		evil, err := identity.GenerateAccountKey(rand.Reader)
 		if err != nil {
@@ -287,7 +341,7 @@ func TestHostileServer(t *testing.T) {
 
 	// Nothing bob should not have seen reached him.
 	for _, m := range msgTexts(bob.snapshot()) {
-		if m != "first, pins bob's key" && m != "second" && m != "after bob linked" {
+		if m != "first, pins bob's key" && m != "second" && m != "after bob linked" && m != "retried upload" {
 			t.Errorf("bob received %q", m)
 		}
 	}

@@ -118,3 +118,44 @@ func BenchmarkHandleDelivery(b *testing.B) {
 		}
 	}
 }
+
+// TestHandleDeliveryRefusals: a delivery attributed to a device that is not
+// in the sender's signed list (a ghost sender), or redirected to another
+// conversation, is refused; the session is unchanged, so the genuine
+// delivery still decrypts afterwards.
+func TestHandleDeliveryRefusals(t *testing.T) {
+	p := newPair(t, 1)
+	ctx := context.Background()
+	env := p.envelopes[0]
+
+	ghost := p.delivery(env)
+	ghost.SenderDeviceId = 5
+	if err := p.bob.handleDelivery(ctx, ghost); err != nil {
+		t.Fatal(err)
+	}
+	misdirected := p.delivery(env)
+	aid := p.alice.AccountID()
+	misdirected.Conversation = aid[:]
+	if err := p.bob.handleDelivery(ctx, misdirected); err != nil {
+		t.Fatal(err)
+	}
+	evs := p.bob.waitFor("two refusals", waitLong, func(evs []Event) bool {
+		n := 0
+		for _, ev := range evs {
+			if _, ok := ev.(*MessageRefusedEvent); ok {
+				n++
+			}
+		}
+		return n == 2
+	})
+	if len(msgTexts(evs)) != 0 {
+		t.Fatalf("refused deliveries shown: %s", describe(evs))
+	}
+	if r := evs[0].(*MessageRefusedEvent); r.FromDevice != 5 {
+		t.Fatalf("first refusal %+v", r)
+	}
+	if err := p.bob.handleDelivery(ctx, p.delivery(env)); err != nil {
+		t.Fatal(err)
+	}
+	p.bob.waitFor("the genuine message", waitLong, func(evs []Event) bool { return len(msgTexts(evs)) == 1 })
+}
