@@ -301,6 +301,9 @@ func TestDecideInvalidInput(t *testing.T) {
 		if !d.Refused() || d.Suspend || d.RestrictFor != 0 {
 			t.Errorf("Decide(%s) on invalid input: %+v, want a refusal without standing effects", tc.p, d)
 		}
+		if _, err := json.Marshal(d); err != nil {
+			t.Errorf("the record of an invalid-input decision does not marshal: %v", err)
+		}
 	}
 }
 

@@ -175,10 +175,11 @@ type Signals [NumKinds][NumWindows]int64
 // Get returns the count of kind k over window w.
 func (s *Signals) Get(k Kind, w Window) int64 { return s[k][w] }
 
-// Add adds n events of kind k that happened now: it adds n to every window.
+// Add adds n ≥ 0 events of kind k that happened now: it adds n to every
+// window, saturating at the largest int64.
 func (s *Signals) Add(k Kind, n int64) {
 	for w := range s[k] {
-		s[k][w] += n
+		s[k][w] = satAdd(s[k][w], n)
 	}
 }
 
@@ -283,9 +284,13 @@ func (b Buckets) Validate() error {
 }
 
 // Start returns the start of the bucket that holds t: t rounded down to a
-// multiple of Width since the Unix epoch, in UTC.
+// multiple of Width since the Unix epoch, in UTC. (Width should be valid;
+// a Width below one minute reads as one hour rather than failing.)
 func (b Buckets) Start(t time.Time) time.Time {
 	w := b.Width.Nanoseconds()
+	if b.Width < time.Minute {
+		w = time.Hour.Nanoseconds()
+	}
 	ns := t.UnixNano()
 	r := ns % w
 	if r < 0 {

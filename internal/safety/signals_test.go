@@ -82,6 +82,14 @@ func TestFoldWindows(t *testing.T) {
 	if s[DevicesAdded][Week] != math.MaxInt64 {
 		t.Errorf("saturation: %d", s[DevicesAdded][Week])
 	}
+	s.Add(DevicesAdded, 1)
+	if s[DevicesAdded][Hour] != math.MaxInt64 {
+		t.Errorf("Add does not saturate: %d", s[DevicesAdded][Hour])
+	}
+	// A zero width does not divide by zero.
+	if got := (Buckets{}).Start(t0); !got.Equal(cur) {
+		t.Errorf("zero-width Start = %v", got)
+	}
 }
 
 func TestFoldSmallBuckets(t *testing.T) {

@@ -238,6 +238,9 @@ func (f *frame) value(id varID) ref.Val {
 	}
 	switch id {
 	case varDecision:
+		if !f.point.Valid() {
+			return str(f.point.String()) // only in the record of an invalid-input decision
+		}
 		return pointVals[f.point]
 	case varActorAgeBand:
 		return str(string(a.AgeBand))
