@@ -3,6 +3,7 @@ package safety
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -207,5 +208,23 @@ func TestParseDuration(t *testing.T) {
 		if _, err := parseDuration(s); err == nil {
 			t.Errorf("parseDuration(%q) accepted", s)
 		}
+	}
+}
+
+// TestDocExample compiles the example policy in docs/SAFETY.md, so the
+// documentation cannot drift from the format.
+func TestDocExample(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/SAFETY.md")
+	if err != nil {
+		t.Skipf("docs not available: %v", err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "```\n"+Header+"\n")
+	if !ok {
+		t.Fatal("docs/SAFETY.md has no example policy block")
+	}
+	example, _, _ := strings.Cut(rest, "```")
+	e := mustCompile(t, Header+"\n"+example)
+	if n := len(e.Rules()); n != 3 {
+		t.Errorf("example has %d rules, want 3", n)
 	}
 }
