@@ -581,3 +581,10 @@ func unwrapEnvelope(v []byte) (conv, env []byte, err error) {
 	}
 	return c, e, nil
 }
+
+// streamCount returns the number of open streams on this node.
+func (s *Server) streamCount() int {
+	s.streams.mu.RLock()
+	defer s.streams.mu.RUnlock()
+	return len(s.streams.byAddr)
+}
