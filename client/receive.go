@@ -295,9 +295,10 @@ func (c *Client) handleDelivery(ctx context.Context, d *wardv1.Delivery) error {
 			ev = &DeliveryReceiptEvent{FromHandle: ct.rec.Handle, From: from, FromDevice: dev, MessageIDs: content.Receipts, Timestamp: ts}
 			return nil
 		}
-		// A delivery receipt goes out through the outbox, queued in this
-		// same transaction so it is sent even after a crash.
-		if _, err := c.queue(tx, &Content{To: from, Kind: KindReceipt, Receipts: [][16]byte{mid}}); err != nil {
+		// A delivery receipt is owed, recorded in this same transaction so
+		// it is sent even after a crash; the outbox flusher sends the
+		// receipts owed to one account together.
+		if err := tx.AddReceipt(from[:], mid[:]); err != nil {
 			return err
 		}
 		ev = &MessageEvent{FromHandle: ct.rec.Handle, From: from, FromDevice: dev, MessageID: mid, Timestamp: ts,

@@ -389,8 +389,25 @@ func (c *Client) flushOutbox(ctx context.Context) error {
 	if err != nil {
 		return nil
 	}
+	// Owed delivery receipts become one receipt message per account.
 	var queued []*db.Outgoing
-	if err := c.db.View(ctx, func(tx *db.Tx) error {
+	if err := c.db.Update(ctx, func(tx *db.Tx) error {
+		owed, order, err := tx.TakeReceipts(MaxReceiptIDs)
+		if err != nil {
+			return err
+		}
+		for _, peer := range order {
+			rc := &Content{Kind: KindReceipt}
+			copy(rc.To[:], peer)
+			for _, id := range owed[peer] {
+				var mid [16]byte
+				copy(mid[:], id)
+				rc.Receipts = append(rc.Receipts, mid)
+			}
+			if _, err := c.queue(tx, rc); err != nil {
+				return err
+			}
+		}
 		queued, err = tx.Outbox()
 		return err
 	}); err != nil {

@@ -59,6 +59,8 @@ CREATE TABLE IF NOT EXISTS messages (
 	conversation BLOB NOT NULL, timestamp_ms INTEGER NOT NULL,
 	plaintext BLOB NOT NULL, commitment BLOB NOT NULL, tag BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS seen (message_id BLOB PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS receipts (
+	seq INTEGER PRIMARY KEY AUTOINCREMENT, peer BLOB NOT NULL, message_id BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS outbox (
 	seq INTEGER PRIMARY KEY AUTOINCREMENT, client_id BLOB NOT NULL UNIQUE,
 	peer BLOB NOT NULL, plaintext BLOB NOT NULL, commitment BLOB NOT NULL);
@@ -401,4 +403,49 @@ func (t *Tx) Outbox() ([]*Outgoing, error) {
 // DeleteOutgoing removes a message from the outbox.
 func (t *Tx) DeleteOutgoing(seq int64) error {
 	return t.exec(`DELETE FROM outbox WHERE seq = ?`, seq)
+}
+
+// AddReceipt records that a delivery receipt for message id is owed to the
+// account peer.
+func (t *Tx) AddReceipt(peer, id []byte) error {
+	return t.exec(`INSERT INTO receipts (peer, message_id) VALUES (?, ?)`, peer, id)
+}
+
+// TakeReceipts removes and returns the owed receipts, grouped by peer
+// account in the order they were added, at most max ids per peer.
+func (t *Tx) TakeReceipts(max int) (map[string][][]byte, []string, error) {
+	rows, err := t.tx.Query(`SELECT seq, peer, message_id FROM receipts ORDER BY seq`)
+	if err != nil {
+		return nil, nil, fmt.Errorf("db: %w", err)
+	}
+	byPeer := map[string][][]byte{}
+	var order []string
+	var taken []int64
+	for rows.Next() {
+		var seq int64
+		var peer, id []byte
+		if err := rows.Scan(&seq, &peer, &id); err != nil {
+			rows.Close()
+			return nil, nil, fmt.Errorf("db: %w", err)
+		}
+		k := string(peer)
+		if len(byPeer[k]) == max {
+			continue
+		}
+		if byPeer[k] == nil {
+			order = append(order, k)
+		}
+		byPeer[k] = append(byPeer[k], id)
+		taken = append(taken, seq)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("db: %w", err)
+	}
+	for _, seq := range taken {
+		if err := t.exec(`DELETE FROM receipts WHERE seq = ?`, seq); err != nil {
+			return nil, nil, err
+		}
+	}
+	return byPeer, order, nil
 }

@@ -133,3 +133,41 @@ func TestSeenAndMessages(t *testing.T) {
 		return nil
 	})
 }
+
+func TestReceipts(t *testing.T) {
+	ctx := context.Background()
+	d, err := Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	err = d.Update(ctx, func(tx *Tx) error {
+		for _, r := range []struct{ peer, id string }{{"b", "1"}, {"a", "2"}, {"b", "3"}, {"b", "4"}} {
+			if err := tx.AddReceipt([]byte(r.peer), []byte(r.id)); err != nil {
+				return err
+			}
+		}
+		owed, order, err := tx.TakeReceipts(2)
+		if err != nil {
+			return err
+		}
+		if len(order) != 2 || order[0] != "b" || order[1] != "a" || len(owed["b"]) != 2 || string(owed["b"][1]) != "3" || len(owed["a"]) != 1 {
+			t.Errorf("first take: %q %q", order, owed)
+		}
+		owed, order, err = tx.TakeReceipts(2)
+		if err != nil {
+			return err
+		}
+		if len(order) != 1 || string(owed["b"][0]) != "4" {
+			t.Errorf("second take: %q %q", order, owed)
+		}
+		owed, _, err = tx.TakeReceipts(2)
+		if len(owed) != 0 {
+			t.Errorf("third take: %q", owed)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
