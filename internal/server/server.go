@@ -43,6 +43,7 @@ import (
 	"github.com/wardchat/ward/internal/bus"
 	"github.com/wardchat/ward/internal/server/blob"
 	"github.com/wardchat/ward/internal/store"
+	"github.com/wardchat/ward/internal/store/sqlite"
 )
 
 // Server is one wardd node. Its methods are safe for concurrent use.
@@ -114,7 +115,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, st store.Store, b bu
 	if err := s.loadKeyring(ctx); err != nil {
 		return nil, err
 	}
-	s.batch = store.NewBatcher(st, store.BatcherConfig{Flushers: 1})
+	// SQLite has one writer: one batch commits while the next gathers.
+	// PostgreSQL commits in parallel, so more batches may be in flight.
+	flushers := 4
+	if _, ok := st.(*sqlite.Store); ok {
+		flushers = 1
+	}
+	s.batch = store.NewBatcher(st, store.BatcherConfig{Flushers: flushers})
 	s.initStreams()
 	return s, nil
 }
