@@ -3,6 +3,7 @@ package storetest
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -560,5 +561,107 @@ func testQueueConcurrentBatches(t *testing.T, s store.Store) {
 		if bytes.Equal(r.MessageID[:], make([]byte, 16)) {
 			t.Fatalf("result without message id: %+v", r)
 		}
+	}
+}
+
+// testQueueLargeBatch commits one batch larger than any statement chunk a
+// backend might use (150 sends, 450 copies, 80 recipient devices, 150
+// idempotency keys), with failures and retries spread through it, and
+// checks every queue entry by entry.
+func testQueueLargeBatch(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	b := mustAccount(t, s, "sender", 1)
+	from := addr(b, 1)
+	var devs []store.Address
+	for i := range 10 {
+		a := mustAccount(t, s, fmt.Sprintf("rcpt%d", i), 1, 2, 3, 4, 5, 6, 7, 8)
+		for d := store.DeviceID(1); d <= 8; d++ {
+			devs = append(devs, addr(a, d))
+		}
+	}
+	committed := send(from, devs[0])
+	mustEnqueue(t, s, committed)
+
+	var batch []store.Send
+	for i := range 150 {
+		sd := send(from, devs[(3*i)%80], devs[(3*i+1)%80], devs[(3*i+2)%80])
+		switch i % 50 {
+		case 17: // unknown device: fails alone
+			sd.Copies = append(sd.Copies, store.Copy{To: store.Address{Account: newID(), Device: 1}, Envelope: []byte("x")})
+		case 33: // retry of the committed send
+			sd = committed
+			sd.MessageID = store.MessageID(randBytes(16))
+		case 41: // retry of an earlier send of this batch
+			sd = batch[i-5]
+			sd.MessageID = store.MessageID(randBytes(16))
+		}
+		batch = append(batch, sd)
+	}
+	rs := s.EnqueueBatch(ctx, batch)
+	want := map[store.Address][]store.MessageID{devs[0]: {committed.MessageID}}
+	for i, sd := range batch {
+		r := rs[i]
+		switch i % 50 {
+		case 17:
+			wantErr(t, fmt.Sprintf("send %d", i), r.Err, store.ErrNotFound)
+			continue
+		case 33:
+			if r.Err != nil || !r.Duplicate || r.MessageID != committed.MessageID {
+				t.Fatalf("send %d = %+v, want duplicate of the committed send", i, r)
+			}
+			continue
+		case 41:
+			if r.Err != nil || !r.Duplicate || r.MessageID != batch[i-5].MessageID {
+				t.Fatalf("send %d = %+v, want duplicate of send %d", i, r, i-5)
+			}
+			continue
+		}
+		if r.Err != nil || r.Duplicate || r.MessageID != sd.MessageID || len(r.Seqs) != 3 {
+			t.Fatalf("send %d = %+v", i, r)
+		}
+		for _, c := range sd.Copies {
+			want[c.To] = append(want[c.To], sd.MessageID)
+		}
+	}
+	total := 0
+	for _, d := range devs {
+		es := fetchAll(t, s, d)
+		var got []store.MessageID
+		for _, e := range es {
+			got = append(got, e.MessageID)
+		}
+		if !slices.Equal(got, want[d]) {
+			t.Fatalf("device %s holds %d messages, want %d in batch order", d, len(got), len(want[d]))
+		}
+		if !sortedUnique(seqsOf(es)) {
+			t.Fatalf("device %s seqs %v", d, seqsOf(es))
+		}
+		checkDepth(t, s, d, len(want[d]))
+		total += len(es)
+	}
+	if total != 1+3*(150-3*3) {
+		t.Fatalf("%d entries stored, want %d", total, 1+3*(150-9))
+	}
+	// The whole batch is recognised on retry.
+	for i, r := range s.EnqueueBatch(ctx, batch) {
+		if i%50 == 17 {
+			continue
+		}
+		if r.Err != nil || !r.Duplicate {
+			t.Fatalf("retried send %d = %+v, want duplicate", i, r)
+		}
+	}
+	// Ack many devices at once.
+	var acks []store.AckRequest
+	for _, d := range devs {
+		acks = append(acks, store.AckRequest{Device: d, UpTo: 1 << 40})
+	}
+	ns, err := s.AckBatch(ctx, acks)
+	noErr(t, "AckBatch", err)
+	for i, d := range devs {
+		if ns[i] != len(want[d]) {
+			t.Fatalf("AckBatch deleted %d for %s, want %d", ns[i], d, len(want[d]))
+		}
+		checkDepth(t, s, d, 0)
 	}
 }

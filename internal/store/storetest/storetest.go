@@ -64,6 +64,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"QueueExpire", testQueueExpire},
 		{"QueueBatcherConcurrent", testQueueBatcherConcurrent},
 		{"QueueConcurrentBatches", testQueueConcurrentBatches},
+		{"QueueLargeBatch", testQueueLargeBatch},
 		{"QueueModel", testQueueModel},
 		{"Blobs", testBlobs},
 		{"Secrets", testSecrets},
