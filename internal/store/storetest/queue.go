@@ -52,6 +52,9 @@ func testQueueOrder(t *testing.T, s store.Store) {
 	if !slices.Equal(seqsOf(page), seqsOf(es[2:4])) {
 		t.Fatalf("page = %v, want %v", seqsOf(page), seqsOf(es[2:4]))
 	}
+	if page, err := s.Fetch(ctx, to, 0, 0); err != nil || len(page) != 0 {
+		t.Fatalf("Fetch(limit 0) = %d entries, %v", len(page), err)
+	}
 	if page, _ := s.Fetch(ctx, to, es[4].Seq, 10); len(page) != 0 {
 		t.Fatalf("fetch past the end returned %d", len(page))
 	}
@@ -276,7 +279,7 @@ func testQueueAck(t *testing.T, s store.Store) {
 	if got := seqsOf(fetchAll(t, s, to)); !slices.Equal(got, seqs[2:]) {
 		t.Fatalf("after Ack: %v, want %v", got, seqs[2:])
 	}
-	n, err = s.AckSeqs(ctx, to, []uint64{seqs[3], seqs[5], seqs[0], 1 << 40, 0})
+	n, err = s.AckSeqs(ctx, to, []uint64{seqs[3], seqs[5], seqs[0], 1 << 40, 0, seqs[3]})
 	noErr(t, "AckSeqs", err)
 	if n != 2 {
 		t.Fatalf("AckSeqs deleted %d, want 2", n)
