@@ -1,6 +1,7 @@
--- Ward store schema, PostgreSQL dialect (portable to CockroachDB). Times are Unix milliseconds; ids are
--- blobs of fixed length; device ids, versions and sequence numbers are
--- integers. Keep in step with ../../sqlite/migrations.
+-- Ward store schema, PostgreSQL dialect (portable to CockroachDB). Times
+-- are Unix milliseconds; ids are byte strings of fixed length; device ids,
+-- versions and sequence numbers are BIGINT. Keep in step with
+-- ../../sqlite/migrations.
 
 -- +goose Up
 CREATE TABLE accounts (
@@ -66,6 +67,9 @@ CREATE TABLE challenges (
 );
 CREATE INDEX challenges_expiry ON challenges (expires_at);
 
+-- Unlike the SQLite schema, the queue keeps its foreign key here: device
+-- removal and EnqueueBatch meet on the device row's lock, and the cascade
+-- removes the entries in the same transaction.
 CREATE TABLE queue (
     account_id     BYTEA    NOT NULL,
     device_id      BIGINT NOT NULL,
