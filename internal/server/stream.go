@@ -78,6 +78,8 @@ type stream struct {
 	pmu        sync.Mutex    // guards pending
 	pending    []store.Entry // committed entries handed over by Send, by seq
 	pendBytes  int
+	imu        sync.Mutex    // guards inflight
+	inflight   int64         // this stream's share of the unacked gauge
 	ackWant    atomic.Uint64 // highest seq the client acknowledged
 	ackRunning atomic.Bool   // an ack deletion is being committed
 	closed     atomic.Bool
@@ -331,10 +333,23 @@ func (st *stream) flushOnce() (bool, error) {
 			return false, err
 		}
 		s.metrics.deliveries.Inc()
-		s.metrics.inflight.Inc()
+		st.unacked(1)
 		s.metrics.deliveryLatency.Observe(now.Sub(e.Timestamp).Seconds())
 	}
 	return more, nil
+}
+
+// unacked moves this stream's share of ward_stream_unacked_entries; after
+// close the share is zero and stays so.
+func (st *stream) unacked(delta int64) {
+	st.imu.Lock()
+	defer st.imu.Unlock()
+	if st.closed.Load() {
+		return
+	}
+	delta = max(delta, -st.inflight)
+	st.inflight += delta
+	st.s.metrics.inflight.Add(float64(delta))
 }
 
 // offer hands the stream an entry just committed for its device. It
@@ -495,7 +510,7 @@ func (st *stream) ackLoop() {
 			} else {
 				st.acked.Store(want)
 				st.s.metrics.acks.Add(float64(n))
-				st.s.metrics.inflight.Sub(float64(want - prev))
+				st.unacked(-int64(n))
 				if int(st.sent.Load()-prev) >= streamWindow/2 {
 					// The window had been (nearly) full: offers may have
 					// been refused meanwhile.
@@ -526,7 +541,10 @@ func (st *stream) close(code, msg string) {
 	}
 	s.streams.mu.Unlock()
 	s.metrics.connections.Dec()
-	s.metrics.inflight.Sub(float64(st.sent.Load() - st.acked.Load()))
+	st.imu.Lock()
+	s.metrics.inflight.Sub(float64(st.inflight))
+	st.inflight = 0
+	st.imu.Unlock()
 	st.closeConn(code, msg)
 }
 
