@@ -6,7 +6,10 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/http"
+	"os"
 	"runtime"
+	"slices"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -175,4 +178,85 @@ func BenchmarkSendHTTP(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+}
+
+// BenchmarkDeliveryLatency sends at a fixed rate (WARD_BENCH_RATE
+// messages/s, default 2000) for two seconds to 20 connected devices, each
+// acking every 16 deliveries, and reports the latency from the start of the
+// Send call to the moment the receiving client has the frame: p50, p99 and
+// max. Run with -benchtime=1x.
+func BenchmarkDeliveryLatency(b *testing.B) {
+	rate := 2000
+	if v, err := strconv.Atoi(os.Getenv("WARD_BENCH_RATE")); err == nil && v > 0 {
+		rate = v
+	}
+	const receivers = 20
+	e := newEnv(b, func(c *Config) { c.QueueCap = 1 << 30 })
+	sender := e.newClient("sender").register()
+	type rx struct {
+		c  *client
+		ws *wsConn
+	}
+	rxs := make([]rx, receivers)
+	for i := range rxs {
+		c := e.newClient(fmt.Sprintf("rx%d", i)).register()
+		rxs[i] = rx{c, c.stream()}
+	}
+	for b.Loop() {
+		total := rate * 2
+		sentAt := make([]atomic.Int64, total)
+		lat := make(chan time.Duration, total)
+		for _, r := range rxs {
+			go func() {
+				n := 0
+				for f := range r.ws.frames {
+					d := f.GetDelivery()
+					if d == nil {
+						continue
+					}
+					i := int(binary.BigEndian.Uint64(d.Envelope))
+					lat <- time.Duration(time.Now().UnixNano() - sentAt[i].Load())
+					if n++; n%16 == 0 {
+						r.ws.ack(d.Seq)
+					}
+				}
+			}()
+		}
+		tick := time.NewTicker(time.Second / time.Duration(rate))
+		sem := make(chan struct{}, 256)
+		for i := range total {
+			<-tick.C
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem }()
+				r := rxs[i%receivers].c
+				env := make([]byte, 200)
+				binary.BigEndian.PutUint64(env, uint64(i))
+				var cm [16]byte
+				binary.BigEndian.PutUint64(cm[:], uint64(i))
+				sentAt[i].Store(time.Now().UnixNano())
+				_, err := e.srv.Send(context.Background(), sender.addr(), &wardv1.SendRequest{ClientMessageId: cm[:], Conversation: r.aid[:], Commitment: make([]byte, 32),
+					Copies: []*wardv1.Copy{{AccountId: r.aid[:], DeviceId: 1, Envelope: env}}})
+				if err != nil {
+					b.Error(err)
+				}
+			}()
+		}
+		tick.Stop()
+		ds := make([]time.Duration, 0, total)
+		timeout := time.After(30 * time.Second)
+		for len(ds) < total {
+			select {
+			case d := <-lat:
+				ds = append(ds, d)
+			case <-timeout:
+				b.Fatalf("only %d of %d delivered", len(ds), total)
+			}
+		}
+		slices.Sort(ds)
+		b.ReportMetric(float64(ds[len(ds)/2].Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(ds[len(ds)*99/100].Microseconds())/1000, "p99-ms")
+		b.ReportMetric(float64(ds[len(ds)-1].Microseconds())/1000, "max-ms")
+		b.ReportMetric(float64(rate), "msgs/s")
+	}
 }
