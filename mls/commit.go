@@ -276,9 +276,15 @@ func (g *Group) applyProposals(props []resolvedProposal, committer sender) (*app
 		a.addedKPs = append(a.addedKPs, kp)
 	}
 	// PSKs (Section 12.1.4), in order.
+	specialPSKs := 0
 	for _, rp := range psks {
+		// Reinit and branch PSKs belong only in the first commit of the new
+		// group (Section 11.2 and 11.3), alone of their kind.
 		if rp.p.psk.PSKType == pskTypeResumption && rp.p.psk.Usage != resumptionApplication {
-			return nil, errors.New("mls: reinit or branch PSK proposed in a commit")
+			if g.gc.epoch != 0 || specialPSKs > 0 {
+				return nil, errors.New("mls: reinit or branch PSK outside a new group's first commit")
+			}
+			specialPSKs++
 		}
 		v, err := g.resolvePSK(rp.p.psk)
 		if err != nil {

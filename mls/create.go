@@ -25,6 +25,9 @@ type CommitOptions struct {
 	// ExternalPSKs holds ids of external PSKs to inject (looked up with
 	// Config.ExternalPSK).
 	ExternalPSKs [][]byte
+	// ResumptionPSKs holds epochs of this group whose resumption PSK to
+	// inject (usage application).
+	ResumptionPSKs []uint64
 	// Extensions, if non-nil, replaces the GroupContext extensions.
 	Extensions []Extension
 	// ForcePath includes an UpdatePath even when not required (a
@@ -38,6 +41,9 @@ type CommitOptions struct {
 	// Private sends the commit as a PrivateMessage (default PublicMessage,
 	// so the delivery service can order it and apply roster policy).
 	Private bool
+
+	// special is the reinit or branch PSK of a new group's first commit.
+	special *preSharedKeyID
 }
 
 // CommitResult holds the messages a commit produces.
@@ -117,6 +123,17 @@ func (g *Group) Commit(opts CommitOptions) (*CommitResult, error) {
 			return nil, err
 		}
 		byValue(&proposal{typ: proposalPSK, psk: &preSharedKeyID{PSKType: pskTypeExternal, PSKID: id, PSKNonce: nonce}})
+	}
+	for _, epoch := range opts.ResumptionPSKs {
+		nonce, err := g.s.randomBytes(rnd, g.s.nh)
+		if err != nil {
+			return nil, err
+		}
+		byValue(&proposal{typ: proposalPSK, psk: &preSharedKeyID{PSKType: pskTypeResumption, Usage: resumptionApplication,
+			PSKGroupID: g.gc.groupID, PSKEpoch: epoch, PSKNonce: nonce}})
+	}
+	if opts.special != nil {
+		byValue(&proposal{typ: proposalPSK, psk: opts.special})
 	}
 
 	g.tree.begin()
