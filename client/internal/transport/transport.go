@@ -296,9 +296,7 @@ func (c *Conn) Dial(ctx context.Context) (*Stream, error) {
 	case "https":
 		u.Scheme = "wss"
 	}
-	h := http.Header{}
-	h.Set("Authorization", "Ward "+tok)
-	ws, resp, err := websocket.Dial(ctx, u.String(), &websocket.DialOptions{HTTPClient: c.hc, HTTPHeader: h})
+	ws, resp, err := dial(ctx, u, c.hc, tok)
 	if err != nil {
 		if resp != nil && resp.StatusCode == http.StatusUnauthorized {
 			c.invalidate(tok)
