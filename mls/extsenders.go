@@ -35,3 +35,22 @@ func ExternalSendersExtension(signatureKeys [][]byte, creds []Credential) Extens
 	})
 	return Extension{Type: ExtensionExternalSenders, Data: b.BytesOrPanic()}
 }
+
+// ExternalSender is one entry of the external_senders extension.
+type ExternalSender struct {
+	SignatureKey []byte
+	Credential   Credential
+}
+
+// ParseExternalSenders decodes the data of an external_senders extension.
+func ParseExternalSenders(data []byte) ([]ExternalSender, error) {
+	es, err := parseExternalSenders(data)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ExternalSender, len(es))
+	for i, e := range es {
+		out[i] = ExternalSender{SignatureKey: e.signatureKey, Credential: e.credential}
+	}
+	return out, nil
+}

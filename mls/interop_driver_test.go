@@ -473,12 +473,12 @@ func (d *driver) step(i int, s *scriptStep) error {
 				exts = append(exts, e)
 				continue
 			}
-			es, err := parseExternalSenders(e.Data)
+			es, err := ParseExternalSenders(e.Data)
 			if err != nil {
 				return err
 			}
 			for _, x := range es {
-				keys, creds = append(keys, x.signatureKey), append(creds, x.credential)
+				keys, creds = append(keys, x.SignatureKey), append(creds, x.Credential)
 			}
 		}
 		keys = append(keys, sig.PublicKey())
@@ -496,10 +496,13 @@ func (d *driver) step(i int, s *scriptStep) error {
 		}
 		sig := d.signers[s.Actor]
 		idx := -1
-		if data, ok := findExtension(g.Extensions(), ExtensionExternalSenders); ok {
-			es, _ := parseExternalSenders(data)
+		for _, e := range g.Extensions() {
+			if e.Type != ExtensionExternalSenders {
+				continue
+			}
+			es, _ := ParseExternalSenders(e.Data)
 			for k, x := range es {
-				if bytes.Equal(x.signatureKey, sig.PublicKey()) {
+				if bytes.Equal(x.SignatureKey, sig.PublicKey()) {
 					idx = k
 				}
 			}
@@ -609,10 +612,11 @@ func (d *driver) reinit(i int, s *scriptStep) error {
 	if err != nil {
 		return err
 	}
-	if wg.reinit == nil {
+	info := wg.ReInitInfo()
+	if info == nil {
 		return errors.New("reinit was not committed")
 	}
-	newCS := wg.reinit.cipherSuite
+	newCS := info.CipherSuite
 	var kps [][]byte
 	var joiners []string
 	for _, p := range all {

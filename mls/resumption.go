@@ -188,3 +188,12 @@ func (g *Group) resumeInto(usage uint8, groupID []byte, cs CipherSuite, exts []E
 	}
 	return ng, res, nil
 }
+
+// ReInitInfo returns the parameters of the ReInit committed in this group,
+// or nil if there was none.
+func (g *Group) ReInitInfo() *ReInitInfo {
+	if g.reinit == nil {
+		return nil
+	}
+	return &ReInitInfo{GroupID: cloneBytes(g.reinit.groupID), CipherSuite: g.reinit.cipherSuite, Extensions: g.reinit.extensions}
+}
