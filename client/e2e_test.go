@@ -160,3 +160,65 @@ func TestDeviceChanges(t *testing.T) {
 		return false
 	})
 }
+
+// TestConcurrentSends: several goroutines send through one client while it
+// receives; every message arrives exactly once, in each sender's order.
+func TestConcurrentSends(t *testing.T) {
+	ts := startServer(t, nil)
+	ctx := context.Background()
+	alice := register(t, ts.URL, "alice")
+	bob := register(t, ts.URL, "bob")
+	alice.start()
+	bob.start()
+	const workers, each = 4, 10
+	errs := make(chan error, workers*each)
+	var want []string
+	for w := range workers {
+		for i := range each {
+			want = append(want, fmt.Sprintf("worker %d message %d", w, i))
+		}
+	}
+	done := make(chan struct{})
+	for w := range workers {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range each {
+				if _, err := alice.Send(ctx, "bob", fmt.Sprintf("worker %d message %d", w, i)); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	// bob answers at the same time.
+	for i := range each {
+		if _, err := bob.Send(ctx, "alice", fmt.Sprintf("reply %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range workers {
+		<-done
+	}
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	evs := bob.waitFor("all", waitLong, func(evs []Event) bool { return countAll(msgTexts(evs), want) })
+	got := msgTexts(evs)
+	if len(got) != len(want) {
+		t.Fatalf("%d messages, want %d", len(got), len(want))
+	}
+	for w := range workers {
+		var order []string
+		for _, m := range got {
+			if containsPrefix(m, fmt.Sprintf("worker %d ", w)) {
+				order = append(order, m)
+			}
+		}
+		for i, m := range order {
+			if m != fmt.Sprintf("worker %d message %d", w, i) {
+				t.Fatalf("worker %d: out of order: %q", w, order)
+			}
+		}
+	}
+	alice.waitFor("replies", waitLong, func(evs []Event) bool { return len(msgTexts(evs)) == each })
+}
