@@ -186,7 +186,8 @@ func (c *Client) deliver(ctx context.Context, s *self, og *db.Outgoing, content 
 		if err == nil {
 			sm := &SentMessage{Timestamp: time.UnixMilli(res.Msg.GetTimestampMs())}
 			copy(sm.ID[:], res.Msg.GetMessageId())
-			err = c.db.Update(ctx, func(tx *db.Tx) error {
+			// The server has the message: record it even if ctx ends now.
+			err = c.db.Update(context.WithoutCancel(ctx), func(tx *db.Tx) error {
 				if err := tx.DeleteOutgoing(og.Seq); err != nil {
 					return err
 				}
