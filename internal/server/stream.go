@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"net/http"
 	"sync"
@@ -55,7 +57,6 @@ type streams struct {
 	closed bool
 	wg     sync.WaitGroup // reader goroutines and the pinger
 	stop   chan struct{}
-	nextID atomic.Uint64
 }
 
 // stream is one device's open WebSocket. An idle stream owns one goroutine
@@ -183,13 +184,26 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the upgrader has answered with a 4xx
 	}
-	st := &stream{s: s, ws: ws, addr: addr, token: s.streams.nextID.Add(1)}
+	// The token tells this stream's own Replaced announcement apart from
+	// other streams' on any node, so it is random rather than a counter.
+	var tok8 [8]byte
+	rand.Read(tok8[:])
+	st := &stream{s: s, ws: ws, addr: addr, token: binary.BigEndian.Uint64(tok8[:])}
 	ws.SetReadLimit(maxClientFrame)
+	// Subscribe before the stream can be found and closed, so close always
+	// has a subscription to cancel.
+	s.metrics.connections.Inc() // close decrements it
+	s.metrics.streamsOpened.Inc()
+	st.unsub = s.bus.Subscribe(addr, st.onEvent)
 
 	s.streams.mu.Lock()
 	if s.streams.closed {
 		s.streams.mu.Unlock()
-		st.closeConn(streamErrShutdown, "server is shutting down; reconnect later")
+		st.close(streamErrShutdown, "server is shutting down; reconnect later")
+		return
+	}
+	if st.closed.Load() { // replaced from another node already
+		s.streams.mu.Unlock()
 		return
 	}
 	old := s.streams.byAddr[addr]
@@ -199,9 +213,6 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 	if old != nil {
 		old.close(streamErrReplaced, "this device opened another stream")
 	}
-	s.metrics.connections.Inc()
-	s.metrics.streamsOpened.Inc()
-	st.unsub = s.bus.Subscribe(addr, st.onEvent)
 	// Other nodes close their streams of this device.
 	s.bus.Publish(context.WithoutCancel(r.Context()), bus.Event{To: addr, Kind: bus.Replaced, Token: st.token})
 
