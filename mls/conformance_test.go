@@ -1,6 +1,9 @@
 package mls
 
 import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -113,6 +116,8 @@ func TestConformance(t *testing.T) {
 		t.Fatal(err)
 	}
 	sort.Strings(files)
+	sums := readmeChecksums(t, dir)
+	t.Logf("checking %d files against the SHA-256 sums of the vectors' README", len(sums))
 	results := map[string]*fileResult{}
 	for _, f := range files {
 		res := &fileResult{}
@@ -126,6 +131,11 @@ func TestConformance(t *testing.T) {
 			data, err := os.ReadFile(filepath.Join(dir, f))
 			if err != nil {
 				t.Fatal(err)
+			}
+			if want, ok := sums[f]; ok {
+				if got := sha256.Sum256(data); hex.EncodeToString(got[:]) != want {
+					t.Fatalf("%s does not match the SHA-256 listed in the vectors' README", f)
+				}
 			}
 			cases, err := vectorCases(data)
 			if err != nil {
@@ -201,4 +211,26 @@ func vectorCases(data []byte) ([]json.RawMessage, error) {
 		}
 	}
 	return cases, nil
+}
+
+// readmeChecksums parses the "<sha256>  <file>" lines of the vectors'
+// README, which pin the exact bytes the tests expect.
+func readmeChecksums(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	sums := map[string]string{}
+	data, err := os.ReadFile(filepath.Join(dir, "README.md"))
+	if err != nil {
+		t.Logf("no README.md with checksums in %s", dir)
+		return sums
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 2 && len(f[0]) == 64 && strings.HasSuffix(f[1], ".json") {
+			if _, err := hex.DecodeString(f[0]); err == nil {
+				sums[f[1]] = f[0]
+			}
+		}
+	}
+	return sums
 }
