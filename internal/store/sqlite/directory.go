@@ -160,7 +160,9 @@ func (s *Store) PublishDeviceList(ctx context.Context, id store.AccountID, u sto
 		return fmt.Errorf("sqlite: publish device list: %w", err)
 	}
 	at := ms(u.At)
-	return s.write(ctx, func(tx *sql.Tx) error {
+	var removed []store.DeviceID
+	return s.writeThen(ctx, func(tx *sql.Tx) error {
+		removed = nil
 		var cur int64
 		err := tx.QueryRowContext(ctx,
 			`SELECT device_list_version FROM accounts WHERE account_id = ?`, id[:]).Scan(&cur)
@@ -178,6 +180,7 @@ func (s *Store) PublishDeviceList(ctx context.Context, id store.AccountID, u sto
 		if err != nil {
 			return fmt.Errorf("sqlite: publish device list: %w", err)
 		}
+		removed = remove
 		for _, d := range remove {
 			// The queue has no foreign key (see the schema): delete its
 			// entries explicitly; prekeys and challenges cascade.
@@ -199,6 +202,12 @@ func (s *Store) PublishDeviceList(ctx context.Context, id store.AccountID, u sto
 			return dbErr("publish device list", err)
 		}
 		return insertHistory(ctx, tx, id, u.Version, u.Signed, at)
+	}, func() {
+		// The removed devices' queues are gone: forget their cached
+		// heads, so a send to them finds the device missing.
+		for _, d := range removed {
+			delete(s.heads.depth, store.Address{Account: id, Device: d})
+		}
 	})
 }
 

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -22,14 +21,13 @@ const expireChunk = 2000
 // Prepared statements of the queue's hot paths, by kind; the multi-row
 // kinds are prepared for every row count 1..chunk.
 const (
-	stLookup   = iota // idempotency records of n keys
-	stHeads           // queue heads of n devices
-	stEntries         // insert n queue entries
-	stSends           // insert n idempotency records
-	stSetHeads        // write back n queue heads
-	stAckUpTo         // delete a device's entries up to a seq (n = 1 only)
-	stAckOne          // delete one entry (n = 1 only)
-	stDecDepth        // lower a device's queue depth (n = 1 only)
+	stLookup  = iota // idempotency records of n keys
+	stHeads          // existence and depth of n devices
+	stEntries        // insert n queue entries
+	stSends          // insert n idempotency records
+	stSetNext        // store the next sequence number (n = 1 only)
+	stAckUpTo        // delete a device's entries up to a seq (n = 1 only)
+	stAckOne         // delete one entry (n = 1 only)
 	numStmtKinds
 )
 
@@ -40,24 +38,21 @@ func buildStmt(kind, n int) string {
 		return `SELECT sender_account, sender_device, client_message_id, message_id, server_ts FROM sends
 			WHERE (sender_account, sender_device, client_message_id) IN (VALUES ` + rows("(?, ?, ?)") + `)`
 	case stHeads:
-		return `SELECT account_id, device_id, next_seq, queue_depth FROM devices
-			WHERE (account_id, device_id) IN (VALUES ` + rows("(?, ?)") + `)`
+		return `SELECT d.account_id, d.device_id,
+			(SELECT count(*) FROM queue q WHERE q.account_id = d.account_id AND q.device_id = d.device_id)
+			FROM devices d WHERE (d.account_id, d.device_id) IN (VALUES ` + rows("(?, ?)") + `)`
 	case stEntries:
 		return `INSERT INTO queue (account_id, device_id, seq, message_id, sender_account, sender_device,
 			server_ts, envelope, franking_tag, expires_at) VALUES ` + rows("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 	case stSends:
 		return `INSERT INTO sends (sender_account, sender_device, client_message_id, message_id, server_ts, expires_at)
 			VALUES ` + rows("(?, ?, ?, ?, ?, ?)")
-	case stSetHeads:
-		return `UPDATE devices SET next_seq = v.column3, queue_depth = v.column4
-			FROM (VALUES ` + rows("(?, ?, ?, ?)") + `) AS v
-			WHERE devices.account_id = v.column1 AND devices.device_id = v.column2`
+	case stSetNext:
+		return `UPDATE queue_meta SET next_seq = ? WHERE id = 1`
 	case stAckUpTo:
 		return `DELETE FROM queue WHERE account_id = ? AND device_id = ? AND seq <= ?`
 	case stAckOne:
 		return `DELETE FROM queue WHERE account_id = ? AND device_id = ? AND seq = ?`
-	case stDecDepth:
-		return `UPDATE devices SET queue_depth = queue_depth - ? WHERE account_id = ? AND device_id = ?`
 	}
 	panic("sqlite: unknown statement kind")
 }
@@ -68,7 +63,7 @@ func buildStmt(kind, n int) string {
 func (s *Store) prepare(ctx context.Context) error {
 	for kind := range numStmtKinds {
 		rows := chunk
-		if kind >= stAckUpTo {
+		if kind >= stSetNext {
 			rows = 1
 		}
 		for n := 1; n <= rows; n++ {
@@ -109,16 +104,28 @@ func chunked(n int, fn func(lo, hi int) error) error {
 
 // EnqueueBatch implements [store.Queue]. The whole batch is one write
 // transaction on the single writer connection, so one fsync commits all of
-// it, and every step is a handful of multi-row statements.
+// it, and every step is a handful of multi-row statements. Queue heads come
+// from the in-memory cache (see heads.go).
 func (s *Store) EnqueueBatch(ctx context.Context, sends []store.Send) []store.Result {
 	p := plan.New(sends)
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		return s.enqueue(ctx, tx, p)
+	var (
+		states map[store.Address]*plan.DeviceState
+		next   uint64
+	)
+	err := s.writeThen(ctx, func(tx *sql.Tx) error {
+		var err error
+		states, next, err = s.enqueue(ctx, tx, p)
+		return err
+	}, func() {
+		s.heads.next = next
+		for a, st := range states {
+			s.heads.depth[a] = st.Depth
+		}
 	})
 	return p.Finish(err)
 }
 
-func (s *Store) enqueue(ctx context.Context, tx *sql.Tx, p *plan.Plan) error {
+func (s *Store) enqueue(ctx context.Context, tx *sql.Tx, p *plan.Plan) (map[store.Address]*plan.DeviceState, uint64, error) {
 	sends := p.Sends
 	args := make([]any, 0, 10*chunk)
 
@@ -153,14 +160,25 @@ func (s *Store) enqueue(ctx context.Context, tx *sql.Tx, p *plan.Plan) error {
 		return dbErr("enqueue: idempotency lookup", rows.Err())
 	})
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
 
+	// Queue heads: copies of the cached depths (the cache changes only
+	// after commit), and for devices not cached yet, existence and depth
+	// from the database. Every device starts at the store-wide next seq.
 	rcpts := p.Recipients()
 	states := make(map[store.Address]*plan.DeviceState, len(rcpts))
-	err = chunked(len(rcpts), func(lo, hi int) error {
+	var missing []store.Address
+	for _, a := range rcpts {
+		if d, ok := s.heads.depth[a]; ok {
+			states[a] = &plan.DeviceState{NextSeq: s.heads.next, Depth: d}
+		} else {
+			missing = append(missing, a)
+		}
+	}
+	err = chunked(len(missing), func(lo, hi int) error {
 		args = args[:0]
-		for _, a := range rcpts[lo:hi] {
+		for _, a := range missing[lo:hi] {
 			args = append(args, a.Account[:], int64(a.Device))
 		}
 		st, err := s.stmt(ctx, tx, stHeads, hi-lo)
@@ -174,22 +192,26 @@ func (s *Store) enqueue(ctx context.Context, tx *sql.Tx, p *plan.Plan) error {
 		defer rows.Close()
 		for rows.Next() {
 			var (
-				acct             []byte
-				dev, next, depth int64
+				acct       []byte
+				dev, depth int64
 			)
-			if err := rows.Scan(&acct, &dev, &next, &depth); err != nil {
+			if err := rows.Scan(&acct, &dev, &depth); err != nil {
 				return dbErr("enqueue: queue heads", err)
 			}
 			states[store.Address{Account: store.AccountID(acct), Device: store.DeviceID(dev)}] =
-				&plan.DeviceState{NextSeq: uint64(next), Depth: int(depth)}
+				&plan.DeviceState{NextSeq: s.heads.next, Depth: int(depth)}
 		}
 		return dbErr("enqueue: queue heads", rows.Err())
 	})
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
 
 	rows := p.Assign(states, s.maxDepth)
+	next := s.heads.next
+	for _, r := range rows {
+		next = max(next, r.Seq+1)
+	}
 	err = chunked(len(rows), func(lo, hi int) error {
 		args = args[:0]
 		for _, r := range rows[lo:hi] {
@@ -206,7 +228,7 @@ func (s *Store) enqueue(ctx context.Context, tx *sql.Tx, p *plan.Plan) error {
 		return dbErr("enqueue: insert", err)
 	})
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
 
 	acc := p.Accepted()
@@ -225,28 +247,18 @@ func (s *Store) enqueue(ctx context.Context, tx *sql.Tx, p *plan.Plan) error {
 		return dbErr("enqueue: idempotency record", err)
 	})
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
-
-	changed := make([]store.Address, 0, len(states))
-	for a, st := range states {
-		if st.Changed {
-			changed = append(changed, a)
+	if next != s.heads.next {
+		if next > store.MaxInt64 {
+			return nil, 0, fmt.Errorf("sqlite: enqueue: sequence numbers exhausted")
+		}
+		st, _ := s.stmt(ctx, tx, stSetNext, 1)
+		if _, err := st.ExecContext(ctx, int64(next)); err != nil {
+			return nil, 0, dbErr("enqueue: next seq", err)
 		}
 	}
-	return chunked(len(changed), func(lo, hi int) error {
-		args = args[:0]
-		for _, a := range changed[lo:hi] {
-			st := states[a]
-			args = append(args, a.Account[:], int64(a.Device), int64(st.NextSeq), st.Depth)
-		}
-		st, err := s.stmt(ctx, tx, stSetHeads, hi-lo)
-		if err != nil {
-			return err
-		}
-		_, err = st.ExecContext(ctx, args...)
-		return dbErr("enqueue: queue heads", err)
-	})
+	return states, next, nil
 }
 
 // nonNil stores an absent franking tag as an empty blob (the column is NOT
@@ -313,11 +325,10 @@ func (s *Store) AckBatch(ctx context.Context, acks []store.AckRequest) ([]int, e
 	if len(acks) == 0 {
 		return ns, nil
 	}
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.writeThen(ctx, func(tx *sql.Tx) error {
 		clear(ns)
 		upto := tx.StmtContext(ctx, s.stmts[stAckUpTo][0])
 		one := tx.StmtContext(ctx, s.stmts[stAckOne][0])
-		dec := tx.StmtContext(ctx, s.stmts[stDecDepth][0])
 		for i, a := range acks {
 			acct, dev := a.Device.Account[:], int64(a.Device.Device)
 			if a.UpTo > 0 {
@@ -337,13 +348,12 @@ func (s *Store) AckBatch(ctx context.Context, acks []store.AckRequest) ([]int, e
 				}
 				ns[i] += k
 			}
-			if ns[i] > 0 {
-				if _, err := dec.ExecContext(ctx, ns[i], acct, dev); err != nil {
-					return dbErr("queue depth", err)
-				}
-			}
 		}
 		return nil
+	}, func() {
+		for i, a := range acks {
+			s.heads.drop(a.Device, ns[i])
+		}
 	})
 	if err != nil {
 		return nil, err
@@ -351,22 +361,12 @@ func (s *Store) AckBatch(ctx context.Context, acks []store.AckRequest) ([]int, e
 	return ns, nil
 }
 
-func decDepth(ctx context.Context, tx *sql.Tx, addr store.Address, n int) error {
-	_, err := tx.ExecContext(ctx,
-		`UPDATE devices SET queue_depth = queue_depth - ? WHERE account_id = ? AND device_id = ?`,
-		n, addr.Account[:], int64(addr.Device))
-	return dbErr("queue depth", err)
-}
-
 // QueueDepth implements [store.Queue].
 func (s *Store) QueueDepth(ctx context.Context, addr store.Address) (int, error) {
 	var n int
 	err := s.r.QueryRowContext(ctx,
-		`SELECT queue_depth FROM devices WHERE account_id = ? AND device_id = ?`,
+		`SELECT count(*) FROM queue WHERE account_id = ? AND device_id = ?`,
 		addr.Account[:], int64(addr.Device)).Scan(&n)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
 	return n, dbErr("queue depth", err)
 }
 
@@ -375,8 +375,12 @@ func (s *Store) ExpireBefore(ctx context.Context, now time.Time) (int, error) {
 	cut := ms(now)
 	total := 0
 	for {
-		var n int
-		err := s.write(ctx, func(tx *sql.Tx) error {
+		var (
+			n   int
+			per map[store.Address]int
+		)
+		err := s.writeThen(ctx, func(tx *sql.Tx) error {
+			n = 0
 			rows, err := tx.QueryContext(ctx,
 				`DELETE FROM queue WHERE rowid IN (
 				     SELECT rowid FROM queue WHERE expires_at <= ? LIMIT ?)
@@ -384,7 +388,7 @@ func (s *Store) ExpireBefore(ctx context.Context, now time.Time) (int, error) {
 			if err != nil {
 				return dbErr("expire", err)
 			}
-			per := make(map[store.Address]int)
+			per = make(map[store.Address]int)
 			for rows.Next() {
 				var (
 					acct []byte
@@ -400,13 +404,14 @@ func (s *Store) ExpireBefore(ctx context.Context, now time.Time) (int, error) {
 			if err := rows.Err(); err != nil {
 				return dbErr("expire", err)
 			}
-			for a, k := range per {
-				if err := decDepth(ctx, tx, a, k); err != nil {
-					return err
-				}
+			for _, k := range per {
 				n += k
 			}
 			return nil
+		}, func() {
+			for a, k := range per {
+				s.heads.drop(a, k)
+			}
 		})
 		total += n
 		if err != nil {

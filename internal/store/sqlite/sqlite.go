@@ -90,6 +90,7 @@ type Store struct {
 	stmts [numStmtKinds][chunk]*sql.Stmt
 	fetch *sql.Stmt // on r
 	ckpt  *checkpointer
+	heads heads // queue heads of the single writer; guarded by wmu
 }
 
 var _ store.Store = (*Store)(nil)
@@ -142,6 +143,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	if err := s.migrate(ctx); err != nil {
+		w.Close()
+		return nil, err
+	}
+	if err := s.loadHeads(ctx); err != nil {
 		w.Close()
 		return nil, err
 	}
@@ -278,6 +283,11 @@ func (s *Store) Close() error {
 func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	return s.commit(ctx, fn)
+}
+
+// commit runs fn in a write transaction and commits it; wmu must be held.
+func (s *Store) commit(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)

@@ -1,0 +1,60 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/wardchat/ward/internal/store"
+)
+
+// heads is the writer's view of the delivery queues, kept in memory
+// (migration 00002 explains why):
+//
+//   - next is the store-wide next sequence number, stored in queue_meta in
+//     the same transaction as the entries that use it. Every device's
+//     sequence numbers only grow, and since the one writer commits batches
+//     in sequence order, a reader never sees seq N+1 committed before N.
+//   - depth caches, per device, the number of queued entries; a device not
+//     in the map is looked up (existence and count) on first use. An entry
+//     means the device existed when it was loaded; removing a device drops
+//     its entry.
+//
+// Both are read and changed only with wmu held, and changed only after the
+// transaction that justifies the change has committed, so a rollback
+// leaves them untouched. They assume this process is the database's only
+// writer (see the package documentation).
+type heads struct {
+	next  uint64
+	depth map[store.Address]int
+}
+
+// drop lowers a cached depth after n entries were deleted.
+func (h *heads) drop(a store.Address, n int) {
+	if d, ok := h.depth[a]; ok && n > 0 {
+		h.depth[a] = max(0, d-n)
+	}
+}
+
+// loadHeads reads the next sequence number.
+func (s *Store) loadHeads(ctx context.Context) error {
+	var next int64
+	if err := s.w.QueryRowContext(ctx, `SELECT next_seq FROM queue_meta WHERE id = 1`).Scan(&next); err != nil {
+		return fmt.Errorf("sqlite: queue heads: %w", err)
+	}
+	s.heads = heads{next: uint64(next), depth: make(map[store.Address]int)}
+	return nil
+}
+
+// writeThen is write with an after func run once the transaction has
+// committed, still under wmu: the place to update in-memory state that
+// must follow the database exactly.
+func (s *Store) writeThen(ctx context.Context, fn func(tx *sql.Tx) error, after func()) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if err := s.commit(ctx, fn); err != nil {
+		return err
+	}
+	after()
+	return nil
+}
