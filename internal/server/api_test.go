@@ -17,6 +17,7 @@ import (
 
 	"github.com/wardchat/ward/franking"
 	"github.com/wardchat/ward/identity"
+	"github.com/wardchat/ward/internal/store"
 	"github.com/wardchat/ward/pqxdh"
 	wardv1 "github.com/wardchat/ward/proto/ward/v1"
 )
@@ -359,6 +360,10 @@ func TestDeviceListPublish(t *testing.T) {
 	if n, _ := e.st.QueueDepth(ctx, b2.addr()); n != 0 {
 		t.Fatalf("removed device still has %d queued", n)
 	}
+	// The removed device can no longer use its token for anything.
+	if _, err := b2.accounts.Lookup(ctx, connect.NewRequest(&wardv1.LookupRequest{Who: &wardv1.LookupRequest_Handle{Handle: "alice"}})); codeOf(err) != connect.CodePermissionDenied {
+		t.Fatalf("removed device looked up: %v", err)
+	}
 	// The removed device can no longer send, even with a valid token.
 	if _, err := b2.sendTo(a1, 1, "y", a1, a2, b1); codeOf(err) != connect.CodePermissionDenied {
 		t.Fatalf("removed device sent: %v", err)
@@ -379,6 +384,36 @@ func TestDeviceListPublish(t *testing.T) {
 	got, err := identity.VerifyDeviceList(l.Msg.SignedDeviceList, aik, nil)
 	if err != nil || got.Version != 3 || len(got.Devices) != 1 || l.Msg.Handle != "bob" {
 		t.Fatalf("lookup = %v, %v", got, err)
+	}
+}
+
+func TestSuspendedAccount(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	a1, a2, b1, b2 := twoAccounts(t, e)
+	if _, err := a1.sendTo(b1, 1, "x", b1, b2, a2); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.SetAccountStatus(ctx, store.AccountID(a1.aid), store.StatusSuspended); err != nil {
+		t.Fatal(err)
+	}
+	e.srv.AccountChanged(store.AccountID(a1.aid))
+	if _, err := a1.sendTo(b1, 2, "y", b1, b2, a2); codeOf(err) != connect.CodePermissionDenied || !strings.Contains(err.Error(), "suspended") {
+		t.Fatalf("suspended account sent: %v", err)
+	}
+	// Nobody can send to it either.
+	e.srv.AccountChanged(store.AccountID(b1.aid))
+	if _, err := b1.sendTo(a1, 3, "z", a1, a2, b2); codeOf(err) != connect.CodePermissionDenied {
+		t.Fatalf("send to a suspended account: %v", err)
+	}
+	// And it cannot log in again.
+	ch, err := a1.accounts.Challenge(ctx, connect.NewRequest(&wardv1.ChallengeRequest{AccountId: a1.aid[:], DeviceId: 1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = a1.accounts.Authenticate(ctx, connect.NewRequest(&wardv1.AuthenticateRequest{AccountId: a1.aid[:], DeviceId: 1, Nonce: ch.Msg.Nonce, Signature: a1.dev.SignChallenge(ch.Msg.Nonce)}))
+	if codeOf(err) != connect.CodePermissionDenied {
+		t.Fatalf("suspended account authenticated: %v", err)
 	}
 }
 

@@ -104,6 +104,34 @@ func (s *Server) verifyToken(tok string) (store.Address, error) {
 	return addr, nil
 }
 
+// authorize checks a token and that its device is still in its account's
+// device list and the account is not suspended or banned. The account
+// cache makes this free on the hot path; a removed device or a suspension
+// takes effect within the cache's TTL on every node (at once on the node
+// that accepted the new device list).
+func (s *Server) authorize(ctx context.Context, tok string) (store.Address, error) {
+	addr, err := s.verifyToken(tok)
+	if err != nil {
+		return addr, err
+	}
+	acc, devs, err := s.accounts.get(ctx, s.st, addr.Account)
+	if errors.Is(err, store.ErrNotFound) {
+		return addr, errBadToken
+	}
+	if err != nil {
+		return addr, storeErr(err, "account")
+	}
+	if acc.Status == store.StatusSuspended || acc.Status == store.StatusBanned {
+		return addr, errorf(CodePermission, "account is %s", acc.Status)
+	}
+	for _, d := range devs {
+		if d.ID == addr.Device {
+			return addr, nil
+		}
+	}
+	return addr, errorf(CodePermission, "device is no longer in its account's device list")
+}
+
 // tokenFromHeader extracts the token of "Authorization: Ward <token>".
 func tokenFromHeader(h string) string {
 	scheme, tok, ok := strings.Cut(h, " ")

@@ -121,7 +121,7 @@ func parseBlobID(s string) (store.BlobID, error) {
 }
 
 func (s *Server) httpCaller(r *http.Request) (store.Address, error) {
-	return s.verifyToken(tokenFromHeader(r.Header.Get("Authorization")))
+	return s.authorize(r.Context(), tokenFromHeader(r.Header.Get("Authorization")))
 }
 
 type blobJSON struct {

@@ -62,3 +62,9 @@ func (c *accountCache) forget(id store.AccountID) {
 	delete(c.m, id)
 	c.mu.Unlock()
 }
+
+// AccountChanged tells the server that an account's status or devices were
+// changed behind its back (for example by moderation through the store), so
+// that this node stops serving from its cached copy at once. Other nodes
+// catch up within two seconds.
+func (s *Server) AccountChanged(id store.AccountID) { s.accounts.forget(id) }

@@ -82,7 +82,7 @@ func (s *Server) intercept(ctx context.Context, req connect.AnyRequest, next con
 	if tok == "" {
 		return nil, toConnect(errorf(CodeUnauthenticated, `missing "Authorization: Ward <token>" header`))
 	}
-	addr, err := s.verifyToken(tok)
+	addr, err := s.authorize(ctx, tok)
 	if err != nil {
 		return nil, toConnect(err)
 	}

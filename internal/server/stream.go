@@ -157,16 +157,9 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 	if tok == "" {
 		tok = r.URL.Query().Get("token")
 	}
-	addr, err := s.verifyToken(tok)
+	addr, err := s.authorize(r.Context(), tok)
 	if err != nil {
 		writeHTTPError(w, err)
-		return
-	}
-	if _, err := s.st.Device(r.Context(), addr); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			err = errorf(CodePermission, "device is no longer in its account's device list")
-		}
-		writeHTTPError(w, storeErr(err, "device"))
 		return
 	}
 	if s.closing.Load() {
