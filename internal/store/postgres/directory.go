@@ -94,9 +94,12 @@ func insertHistory(ctx context.Context, tx pgx.Tx, id store.AccountID, version u
 
 func insertDevices(ctx context.Context, tx pgx.Tx, id store.AccountID, ds []store.DeviceKeys, at int64) error {
 	for _, d := range ds {
+		// A device listed again continues the sequence numbers it had
+		// when it was removed (see migration 00002).
 		_, err := tx.Exec(ctx,
-			`INSERT INTO devices (account_id, device_id, signing_key, identity_key, created_at, last_seen)
-			 VALUES ($1, $2, $3, $4, $5, $5)`,
+			`INSERT INTO devices (account_id, device_id, signing_key, identity_key, created_at, last_seen, next_seq)
+			 VALUES ($1, $2, $3, $4, $5, $5, coalesce(
+			     (SELECT next_seq FROM device_seq_floor WHERE account_id = $1 AND device_id = $2), 1))`,
 			id[:], int64(d.ID), d.SigningKey, d.IdentityKey, at)
 		if err != nil {
 			return dbErr("add device", err)
@@ -180,6 +183,13 @@ func (s *Store) PublishDeviceList(ctx context.Context, id store.AccountID, u sto
 			return fmt.Errorf("postgres: publish device list: %w", err)
 		}
 		for _, d := range remove {
+			if _, err := tx.Exec(ctx,
+				`INSERT INTO device_seq_floor (account_id, device_id, next_seq)
+				 SELECT account_id, device_id, next_seq FROM devices WHERE account_id = $1 AND device_id = $2
+				 ON CONFLICT (account_id, device_id) DO UPDATE SET next_seq = excluded.next_seq`,
+				id[:], int64(d)); err != nil {
+				return dbErr("remove device", err)
+			}
 			if _, err := tx.Exec(ctx,
 				`DELETE FROM devices WHERE account_id = $1 AND device_id = $2`, id[:], int64(d)); err != nil {
 				return dbErr("remove device", err)

@@ -666,3 +666,30 @@ func testQueueLargeBatch(t *testing.T, s store.Store) {
 		checkDepth(t, s, d, 0)
 	}
 }
+
+// testQueueDeviceReadded: a device removed from the device list and later
+// listed again (same id, same keys) keeps a growing sequence space, so a
+// client cursor from before the removal never hides new entries.
+func testQueueDeviceReadded(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	a := mustAccount(t, s, "readd", 1, 2)
+	b := mustAccount(t, s, "sender", 1)
+	d2 := addr(a, 2)
+	var last uint64
+	for range 5 {
+		last = mustEnqueue(t, s, send(addr(b, 1), d2)).Seqs[0]
+	}
+	keep, dev2 := a.DeviceList.Devices[:1], a.DeviceList.Devices[1:]
+	noErr(t, "PublishDeviceList(remove 2)", s.PublishDeviceList(ctx, a.ID,
+		store.DeviceListUpdate{Version: 2, Signed: []byte("v2"), Devices: keep, At: t0}))
+	noErr(t, "PublishDeviceList(re-add 2)", s.PublishDeviceList(ctx, a.ID,
+		store.DeviceListUpdate{Version: 3, Signed: []byte("v3"), Devices: append(slices.Clone(keep), dev2...), At: t0}))
+	checkDepth(t, s, d2, 0)
+	r := mustEnqueue(t, s, send(addr(b, 1), d2))
+	if r.Seqs[0] <= last {
+		t.Fatalf("seq %d after re-adding the device, want > %d (before removal)", r.Seqs[0], last)
+	}
+	if es, _ := s.Fetch(ctx, d2, last, 10); len(es) != 1 {
+		t.Fatalf("Fetch(after %d) = %d entries, want the new one", last, len(es))
+	}
+}

@@ -65,6 +65,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"QueueBatcherConcurrent", testQueueBatcherConcurrent},
 		{"QueueConcurrentBatches", testQueueConcurrentBatches},
 		{"QueueLargeBatch", testQueueLargeBatch},
+		{"QueueDeviceReadded", testQueueDeviceReadded},
 		{"QueueModel", testQueueModel},
 		{"Blobs", testBlobs},
 		{"Secrets", testSecrets},
