@@ -16,8 +16,10 @@ import (
 // Bench runs the store benchmarks against stores made by open, which must
 // return a new, empty store with the given per-device queue cap:
 //
-//   - EnqueueBatch/size=N: sends of 4 device copies with 100-byte envelopes,
-//     committed N per EnqueueBatch call (one transaction); reports sends/s.
+//   - EnqueueBatch/size=N: sends of 4 device copies with 100-byte envelopes
+//     to 256 devices, committed N per EnqueueBatch call (one transaction);
+//     reports sends/s. ",devices=4096" spreads the copies over 4,096
+//     devices, so that every copy of a batch goes to a different device.
 //   - Batcher/C=N: N goroutines each calling Batcher.Enqueue in a loop;
 //     reports sends/s and the p50/p99 latency of one Enqueue.
 //   - FetchAck: a receiving device fetches pages of 100 and acks each page;
@@ -34,8 +36,10 @@ import (
 // PostgreSQL).
 func Bench(b *testing.B, cfg store.BatcherConfig, open func(b *testing.B, maxDepth int) store.Store) {
 	for _, n := range []int{1, 10, 100, 1000} {
-		b.Run(fmt.Sprintf("EnqueueBatch/size=%d", n), func(b *testing.B) { benchEnqueueBatch(b, open(b, 1<<30), n) })
+		b.Run(fmt.Sprintf("EnqueueBatch/size=%d", n), func(b *testing.B) { benchEnqueueBatch(b, open(b, 1<<30), n, benchDevices) })
 	}
+	// Wide fan-out: a batch's 4,000 copies go to ~4,000 distinct devices.
+	b.Run("EnqueueBatch/size=1000,devices=4096", func(b *testing.B) { benchEnqueueBatch(b, open(b, 1<<30), 1000, 4096) })
 	for _, c := range []int{1, 16, 256} {
 		b.Run(fmt.Sprintf("Batcher/C=%d", c), func(b *testing.B) { benchBatcher(b, open(b, 1<<30), cfg, c) })
 	}
@@ -48,6 +52,7 @@ func Bench(b *testing.B, cfg store.BatcherConfig, open func(b *testing.B, maxDep
 
 // benchFixture is a sender and a set of recipient devices.
 type benchFixture struct {
+	n     int // recipient devices
 	from  store.Address
 	to    []store.Address
 	env   []byte
@@ -68,17 +73,19 @@ func (m cpuMeter) report(b *testing.B, n int, unit string) {
 	}
 }
 
-func newFixture(b *testing.B, s store.Store) *benchFixture {
+func newFixture(b *testing.B, s store.Store) *benchFixture { return newFixtureN(b, s, benchDevices) }
+
+func newFixtureN(b *testing.B, s store.Store, devices int) *benchFixture {
 	b.Helper()
 	ctx := context.Background()
-	f := &benchFixture{env: make([]byte, 100), tag: make([]byte, 32)}
+	f := &benchFixture{n: devices, env: make([]byte, 100), tag: make([]byte, 32)}
 	sender := newAccount(fmt.Sprintf("bench-sender-%x", randBytes(4)), 1)
 	if err := s.CreateAccount(ctx, sender); err != nil {
 		b.Fatal(err)
 	}
 	f.from = addr(sender, 1)
-	// 256 recipient devices over 32 accounts of 8 devices.
-	for i := range benchDevices / 8 {
+	// Recipient devices: accounts of 8 devices each.
+	for i := range devices / 8 {
 		a := newAccount(fmt.Sprintf("bench-rcpt-%d-%x", i, randBytes(4)), 1, 2, 3, 4, 5, 6, 7, 8)
 		if err := s.CreateAccount(ctx, a); err != nil {
 			b.Fatal(err)
@@ -105,16 +112,16 @@ func (f *benchFixture) next() store.Send {
 		ExpiresAt:       t0.Add(30 * 24 * time.Hour),
 		Copies:          make([]store.Copy, 4),
 	}
-	base := int(n*4) % benchDevices
+	base := int(n*4) % f.n
 	for i := range s.Copies {
-		s.Copies[i] = store.Copy{To: f.to[(base+i)%benchDevices], Envelope: f.env, FrankingTag: f.tag}
+		s.Copies[i] = store.Copy{To: f.to[(base+i)%f.n], Envelope: f.env, FrankingTag: f.tag}
 	}
 	return s
 }
 
-func benchEnqueueBatch(b *testing.B, s store.Store, size int) {
+func benchEnqueueBatch(b *testing.B, s store.Store, size, devices int) {
 	ctx := context.Background()
-	f := newFixture(b, s)
+	f := newFixtureN(b, s, devices)
 	batch := make([]store.Send, 0, size)
 	b.ReportAllocs()
 	b.ResetTimer()
