@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -40,7 +41,30 @@ func (s *Server) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
-	return mux
+	return readDeadlines(mux)
+}
+
+// Read deadlines per kind of request, so that a client trickling a body
+// cannot hold a request open forever. The stream sets its own deadlines
+// once upgraded.
+const (
+	requestReadTimeout = 30 * time.Second
+	blobReadTimeout    = 30 * time.Minute
+)
+
+func readDeadlines(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d := requestReadTimeout
+		if r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/v1/blobs/") {
+			d = blobReadTimeout
+		}
+		if r.URL.Path != "/v1/stream" {
+			// Not every ResponseWriter supports deadlines (httptest
+			// recorders); then there is nothing to do.
+			http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // readyz answers 200 when the store answers a read within two seconds and
