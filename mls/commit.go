@@ -247,6 +247,9 @@ func (g *Group) applyProposals(props []resolvedProposal, committer sender) (*app
 			return nil, err
 		}
 		g.tree.blankPath(l)
+		if g.tree.hasEncryptionKey(ln.encryptionKey) {
+			return nil, errors.New("mls: update reuses an encryption key of the tree")
+		}
 		g.tree.setNode(l.node(), node{leaf: ln})
 		a.updated = append(a.updated, l)
 	}
@@ -271,6 +274,11 @@ func (g *Group) applyProposals(props []resolvedProposal, committer sender) (*app
 		}
 		if _, dup := g.tree.findLeafBySignatureKey(kp.leafNode.signatureKey); dup {
 			return nil, errors.New("mls: added member is already in the group")
+		}
+		// "Verify that the following fields are unique among the members
+		// of the group: signature_key, encryption_key" (Section 7.3).
+		if g.tree.hasEncryptionKey(kp.leafNode.encryptionKey) {
+			return nil, errors.New("mls: added leaf reuses an encryption key of the tree")
 		}
 		a.added = append(a.added, g.tree.addLeaf(&kp.leafNode))
 		a.addedKPs = append(a.addedKPs, kp)
@@ -459,6 +467,19 @@ func (g *Group) processCommit(ac *authenticatedContent, own *pendingCommit) (ev 
 		fdp, cp := g.tree.filteredDirectPath(commitLeaf)
 		if len(fdp) != len(c.path.nodes) {
 			return nil, errors.New("mls: update path has the wrong length")
+		}
+		// "Verify that none of the public keys in the UpdatePath appear in
+		// any node of the new ratchet tree" (Section 12.4.2).
+		seen := map[string]bool{string(ln.encryptionKey): true}
+		if g.tree.hasEncryptionKey(ln.encryptionKey) {
+			return nil, errors.New("mls: update path reuses an encryption key of the tree")
+		}
+		for i := range c.path.nodes {
+			k := c.path.nodes[i].encryptionKey
+			if g.tree.hasEncryptionKey(k) || seen[string(k)] {
+				return nil, errors.New("mls: update path reuses an encryption key of the tree")
+			}
+			seen[string(k)] = true
 		}
 		pubs := make([][]byte, len(fdp))
 		for i := range fdp {

@@ -312,3 +312,34 @@ func TestPastEpochApplicationMessages(t *testing.T) {
 		t.Fatalf("message two epochs old: %v", err)
 	}
 }
+
+// A KeyPackage whose leaf reuses a member's encryption key is refused
+// (Section 7.3 uniqueness), as is a replayed member signature key.
+func TestRejectDuplicateKeys(t *testing.T) {
+	cs := MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519
+	ga, gb := twoMembers(t, cs)
+	s := ga.s
+	mallory := newClient(t, cs, "mallory")
+	bobLeaf := gb.tree.leaf(gb.self)
+	kp := mallory.keyPackage(t)
+	kp.kp.leafNode.encryptionKey = bytes.Clone(bobLeaf.encryptionKey)
+	if err := kp.kp.leafNode.sign(s, mallory.sig, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	sig, err := s.signWithLabel(mallory.sig, "KeyPackageTBS", kp.kp.tbs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp.kp.signature = sig
+	if _, err := ga.Commit(CommitOptions{Add: [][]byte{kp.KeyPackage()}}); err == nil {
+		t.Fatal("KeyPackage reusing a member's encryption key accepted")
+	}
+	// Bob's own identity cannot be added a second time.
+	bob2 := &testClient{name: "bob", sig: gb.sigKey, cred: Credential{Type: CredentialBasic, Identity: []byte("bob")}, cfg: Config{Rand: newDetRand("bob2")}}
+	if _, err := ga.Commit(CommitOptions{Add: [][]byte{bob2.keyPackage(t).KeyPackage()}}); err == nil {
+		t.Fatal("second leaf with a member's signature key accepted")
+	}
+	if ga.HasPendingCommit() {
+		t.Fatal("a failed commit left a pending commit")
+	}
+}

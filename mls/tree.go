@@ -1,7 +1,6 @@
 package mls
 
 import (
-	"bytes"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -21,7 +20,41 @@ type ratchetTree struct {
 	// journal, when non-nil, records every write so that a commit that
 	// fails validation half-way can be undone in O(changes).
 	journal *[]journalEntry
+	// encKeys counts the nodes carrying each HPKE public key and sigKeys
+	// maps leaf signature keys to their leaf, so that uniqueness checks
+	// (Sections 7.3 and 12.4.2) cost O(1) instead of a tree scan. Both are
+	// maintained by writeNode and rollback.
+	encKeys map[string]int
+	sigKeys map[string]leafIndex
 }
+
+func (t *ratchetTree) index(x nodeIndex, n node, add bool) {
+	if t.encKeys == nil {
+		t.encKeys, t.sigKeys = map[string]int{}, map[string]leafIndex{}
+	}
+	var enc []byte
+	switch {
+	case n.leaf != nil:
+		enc = n.leaf.encryptionKey
+		if add {
+			t.sigKeys[string(n.leaf.signatureKey)] = x.leaf()
+		} else if t.sigKeys[string(n.leaf.signatureKey)] == x.leaf() {
+			delete(t.sigKeys, string(n.leaf.signatureKey))
+		}
+	case n.parent != nil:
+		enc = n.parent.encryptionKey
+	default:
+		return
+	}
+	if add {
+		t.encKeys[string(enc)]++
+	} else if t.encKeys[string(enc)]--; t.encKeys[string(enc)] <= 0 {
+		delete(t.encKeys, string(enc))
+	}
+}
+
+// hasEncryptionKey reports whether some node carries the HPKE key pub.
+func (t *ratchetTree) hasEncryptionKey(pub []byte) bool { return t.encKeys[string(pub)] > 0 }
 
 type journalEntry struct {
 	slices bool // restore the slice headers instead of one node
@@ -54,7 +87,9 @@ func (t *ratchetTree) rollback() {
 		if e.slices {
 			t.nodes, t.hashes = e.nodes, e.hashes
 		} else {
+			t.index(e.x, t.nodes[e.x], false)
 			t.nodes[e.x], t.hashes[e.x] = e.n, e.h
+			t.index(e.x, e.n, true)
 		}
 	}
 	t.journal = nil
@@ -74,7 +109,9 @@ func (t *ratchetTree) recordSlices() {
 
 func (t *ratchetTree) writeNode(x nodeIndex, n node) {
 	t.record(x)
+	t.index(x, t.nodes[x], false)
 	t.nodes[x] = n
+	t.index(x, n, true)
 }
 
 func (t *ratchetTree) writeHash(x nodeIndex, h []byte) {
@@ -122,6 +159,9 @@ func (t *ratchetTree) clone() *ratchetTree {
 	c := &ratchetTree{s: t.s, nodes: make([]node, len(t.nodes)), hashes: make([][]byte, len(t.hashes))}
 	copy(c.nodes, t.nodes)
 	copy(c.hashes, t.hashes)
+	for i, n := range c.nodes {
+		c.index(nodeIndex(i), n, true)
+	}
 	return c
 }
 
@@ -375,6 +415,10 @@ func (t *ratchetTree) truncate() {
 				return
 			}
 		}
+		// The old root is discarded even when it is not blank.
+		if r := root(n); !t.nodes[r].blank() {
+			t.writeNode(r, node{})
+		}
 		t.recordSlices()
 		t.nodes = t.nodes[:half]
 		t.hashes = t.hashes[:half]
@@ -452,6 +496,7 @@ func treeFromNodes(s *suite, nodes []node) (*ratchetTree, error) {
 			return nil, fmt.Errorf("mls: ratchet tree node %d has the wrong type", i)
 		}
 		t.nodes[i] = n
+		t.index(x, n, true)
 	}
 	return t, nil
 }
@@ -517,12 +562,8 @@ func containsLeaf(ls []leafIndex, l leafIndex) bool {
 	return false
 }
 
-// findLeaf returns the leaf whose signature key is sigKey.
+// findLeafBySignatureKey returns the leaf whose signature key is sigKey.
 func (t *ratchetTree) findLeafBySignatureKey(sigKey []byte) (leafIndex, bool) {
-	for i := uint32(0); i < t.nLeaves(); i++ {
-		if ln := t.leaf(leafIndex(i)); ln != nil && bytes.Equal(ln.signatureKey, sigKey) {
-			return leafIndex(i), true
-		}
-	}
-	return 0, false
+	l, ok := t.sigKeys[string(sigKey)]
+	return l, ok
 }
