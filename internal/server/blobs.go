@@ -58,6 +58,12 @@ func (s *Server) PutBlob(ctx context.Context, who store.Address, id store.BlobID
 	if !s.now().Before(b.ExpiresAt) {
 		return nil, errorf(CodeNotFound, "blob expired")
 	}
+	// One upload per blob at a time on this node, so that two concurrent
+	// PUTs cannot leave one's bytes under the other's digest.
+	if _, busy := s.uploads.LoadOrStore(id, struct{}{}); busy {
+		return nil, errorf(CodeFailedPrecondition, "an upload of this blob is in progress; retry when it has ended")
+	}
+	defer s.uploads.Delete(id)
 	h := sha256.New()
 	lr := &limitedReader{r: r, left: s.cfg.MaxBlobBytes, h: h}
 	n, err := s.blobs.Put(ctx, hex.EncodeToString(id[:]), lr)

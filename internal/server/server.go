@@ -63,6 +63,7 @@ type Server struct {
 	krMu    sync.Mutex // serialises keyring rotation on this node
 
 	accounts accountCache
+	uploads  sync.Map // store.BlobID -> struct{}: blob uploads in progress on this node
 
 	sendLimit *limiter // per account: Send and FetchBundles
 	addrLimit *limiter // per client IP: unauthenticated calls
