@@ -81,7 +81,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	if err != nil {
 		return err
 	}
+	// HTTP/1.1 for Connect, JSON and the WebSocket; HTTP/2 without TLS
+	// (prior knowledge) for gRPC clients and proxies that speak h2c.
+	protocols := new(http.Protocols)
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
 	httpSrv := &http.Server{
+		Protocols:         protocols,
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,

@@ -12,6 +12,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"connectrpc.com/connect"
+
+	wardv1 "github.com/wardchat/ward/proto/ward/v1"
+	"github.com/wardchat/ward/proto/ward/v1/wardv1connect"
 )
 
 // TestRunDefaults starts wardd as a newcomer would (no flags but a free
@@ -51,6 +56,16 @@ func TestRunDefaults(t *testing.T) {
 		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
 			t.Fatalf("%s = %d %q", path, resp.StatusCode, body)
 		}
+	}
+	// gRPC over unencrypted HTTP/2 reaches the API too (and is refused for
+	// want of a token, which proves the call got through).
+	p := new(http.Protocols)
+	p.SetUnencryptedHTTP2(true)
+	h2c := &http.Client{Transport: &http.Transport{Protocols: p}}
+	lookup := wardv1connect.NewAccountServiceClient(h2c, "http://"+m[1], connect.WithGRPC())
+	_, err = lookup.Lookup(context.Background(), connect.NewRequest(&wardv1.LookupRequest{Who: &wardv1.LookupRequest_Handle{Handle: "x"}}))
+	if connect.CodeOf(err) != connect.CodeUnauthenticated {
+		t.Fatalf("gRPC Lookup without a token: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "ward-data", "ward.db")); err != nil {
 		t.Fatalf("data directory not created: %v", err)
