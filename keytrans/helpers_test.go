@@ -345,3 +345,13 @@ func (r tileReader) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
 }
 
 func (tileReader) SaveTiles([]tlog.Tile, [][]byte) {}
+
+func identityKey(w *world) (*identity.AccountKey, error) { return identity.GenerateAccountKey(w.rand) }
+
+func identityDevice(t testing.TB, w *world) identity.DeviceEntry {
+	dk, err := identity.GenerateDeviceKeys(w.rand)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return identity.DeviceEntry{DevicePublicKeys: dk.Public()}
+}
