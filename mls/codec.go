@@ -1,7 +1,6 @@
 package mls
 
 import (
-	"errors"
 	"fmt"
 
 	"golang.org/x/crypto/cryptobyte"
@@ -16,8 +15,6 @@ import (
 
 // maxVarint is the largest length a variable-size header can carry.
 const maxVarint = 1<<30 - 1
-
-var errDecode = errors.New("mls: malformed encoding")
 
 // readVarint reads a minimal §2.1.2 varint.
 func readVarint(s *cryptobyte.String) (uint32, bool) {
@@ -162,5 +159,3 @@ func cloneBytes(b []byte) []byte {
 	}
 	return append([]byte{}, b...)
 }
-
-func newBuilder() *cryptobyte.Builder { return new(cryptobyte.Builder) }

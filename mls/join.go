@@ -206,13 +206,9 @@ func (g *Group) GroupInfo(withTree bool) ([]byte, error) {
 	}
 	gi := &groupInfo{groupContext: g.gc, confirmationTag: g.confirmationTag, signer: g.self}
 	// ExternalPub { HPKEPublicKey external_pub; }
-	var pub []byte
-	{
-		var b = newBuilder()
-		addVarBytes(b, ext.PublicKey().Bytes())
-		pub = b.BytesOrPanic()
-	}
-	gi.extensions = []Extension{{Type: ExtensionExternalPub, Data: pub}}
+	var pub cryptobyte.Builder
+	addVarBytes(&pub, ext.PublicKey().Bytes())
+	gi.extensions = []Extension{{Type: ExtensionExternalPub, Data: pub.BytesOrPanic()}}
 	if withTree {
 		gi.extensions = append(gi.extensions, Extension{Type: ExtensionRatchetTree, Data: encode(g.tree)})
 	}

@@ -3,7 +3,6 @@ package mls
 import (
 	"bytes"
 	"crypto/hpke"
-	"errors"
 	"fmt"
 	"sort"
 
@@ -459,5 +458,3 @@ func UnmarshalKeyPackageBundle(data []byte) (*KeyPackageBundle, error) {
 	}
 	return b, nil
 }
-
-var errStateMismatch = errors.New("mls: state does not round-trip")

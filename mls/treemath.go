@@ -90,21 +90,6 @@ func directPath(x nodeIndex, n uint32) []nodeIndex {
 	return d
 }
 
-// copath of x: the sibling of every node on its filtered-out path, i.e. of
-// x and each node of its direct path except the root.
-func copath(x nodeIndex, n uint32) []nodeIndex {
-	if x == root(n) {
-		return nil
-	}
-	d := append([]nodeIndex{x}, directPath(x, n)...)
-	d = d[:len(d)-1]
-	c := make([]nodeIndex, len(d))
-	for i, y := range d {
-		c[i] = sibling(y, n)
-	}
-	return c
-}
-
 // isAncestor reports whether a is an ancestor of (or equal to) d.
 func isAncestor(a, d nodeIndex) bool {
 	k := level(a)

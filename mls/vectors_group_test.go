@@ -133,6 +133,8 @@ func init() {
 	}
 }
 
+var errStateMismatch = errors.New("state does not round-trip")
+
 // checkStateRoundTrip serializes g, restores it, and requires identical
 // bytes and identical behaviour (same exporter output).
 func checkStateRoundTrip(g *Group) error {
