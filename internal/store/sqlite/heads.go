@@ -29,6 +29,18 @@ type heads struct {
 	depth map[store.Address]int
 }
 
+// maxCachedHeads bounds the depth cache (about 60 bytes an entry); past it
+// the cache is emptied and refilled on demand.
+const maxCachedHeads = 1 << 18
+
+// set records a device's depth after a commit.
+func (h *heads) set(a store.Address, depth int) {
+	if _, ok := h.depth[a]; !ok && len(h.depth) >= maxCachedHeads {
+		clear(h.depth)
+	}
+	h.depth[a] = depth
+}
+
 // drop lowers a cached depth after n entries were deleted.
 func (h *heads) drop(a store.Address, n int) {
 	if d, ok := h.depth[a]; ok && n > 0 {

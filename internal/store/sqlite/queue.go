@@ -119,7 +119,7 @@ func (s *Store) EnqueueBatch(ctx context.Context, sends []store.Send) []store.Re
 	}, func() {
 		s.heads.next = next
 		for a, st := range states {
-			s.heads.depth[a] = st.Depth
+			s.heads.set(a, st.Depth)
 		}
 	})
 	return p.Finish(err)

@@ -21,8 +21,9 @@
 // database, and keeps the WAL from growing without bound while readers are
 // always active.
 //
-// Only one process should open a database file at a time; a second process
-// would wait on the busy timeout for each write.
+// The store must be the database's only writer: it keeps queue heads in
+// memory. Open takes an advisory lock on "<Path>.lock" and fails if another
+// store, in this or another process, holds it.
 //
 // # Schema
 //
@@ -90,7 +91,8 @@ type Store struct {
 	stmts [numStmtKinds][chunk]*sql.Stmt
 	fetch *sql.Stmt // on r
 	ckpt  *checkpointer
-	heads heads // queue heads of the single writer; guarded by wmu
+	heads heads    // queue heads of the single writer; guarded by wmu
+	lock  *os.File // advisory lock on the database, held until Close
 }
 
 var _ store.Store = (*Store)(nil)
@@ -118,6 +120,20 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 
+	lock, err := lockFile(path)
+	if err != nil {
+		return nil, err
+	}
+	s, err := open(ctx, cfg, path)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	s.lock = lock
+	return s, nil
+}
+
+func open(ctx context.Context, cfg Config, path string) (*Store, error) {
 	busy := fmt.Sprintf("busy_timeout(%d)", cfg.BusyTimeout.Milliseconds())
 	wq := url.Values{}
 	wq.Add("_pragma", busy)
@@ -272,6 +288,9 @@ func (s *Store) Close() error {
 		errs = append(errs, s.r.Close())
 	}
 	errs = append(errs, s.w.Close())
+	if s.lock != nil {
+		errs = append(errs, s.lock.Close()) // releases the lock
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("sqlite: close: %w", err)
 	}

@@ -121,3 +121,19 @@ func BenchmarkStore(b *testing.B) {
 		return s
 	})
 }
+
+// TestSingleWriter: a second store on the same database is refused while
+// the first is open, and allowed once it is closed.
+func TestSingleWriter(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ward.db")
+	s := openAt(t, path)
+	if s2, err := sqlite.Open(context.Background(), sqlite.Config{Path: path}); err == nil {
+		s2.Close()
+		t.Fatal("second Open of an open database succeeded")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openAt(t, path)
+	s.Close()
+}
