@@ -204,9 +204,13 @@ type Challenges interface {
 }
 
 // Queue is the durable delivery queue: one queue per device, entries ordered
-// by a per-device sequence number that the store assigns and that never
-// decreases or repeats for a device, even after the queue is emptied or the
-// store is restarted.
+// by a per-device sequence number that the store assigns and that only
+// grows for a device, even after the queue is emptied, the store is
+// restarted, or the device is removed from its device list and listed
+// again. Sequence numbers need not be consecutive. Entries become visible
+// to Fetch in sequence order: once an entry with sequence n is visible, no
+// entry with a smaller sequence number appears later, so a client's cursor
+// ("everything up to n received") never skips one.
 //
 // Durability: an entry is committed when EnqueueBatch returns a nil Err for
 // it, and stays until it is acknowledged, expires or its device is removed.
