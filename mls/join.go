@@ -101,17 +101,11 @@ func JoinGroup(welcomeMsg []byte, kp *KeyPackageBundle, ratchetTree []byte, cfg 
 	}
 	// "Identify a leaf whose LeafNode is identical to the one in the
 	// KeyPackage."
-	want := encode(&kp.kp.leafNode)
-	found := false
-	for i := uint32(0); i < tree.nLeaves(); i++ {
-		if ln := tree.leaf(leafIndex(i)); ln != nil && bytes.Equal(encode(ln), want) {
-			g.self, found = leafIndex(i), true
-			break
-		}
-	}
-	if !found {
+	self, found := tree.findLeafBySignatureKey(kp.kp.leafNode.signatureKey)
+	if !found || !bytes.Equal(encode(tree.leaf(self)), encode(&kp.kp.leafNode)) {
 		return nil, errors.New("mls: own leaf not found in the tree")
 	}
+	g.self = self
 	g.privKeys[g.self.node()] = kp.encPriv
 	if gs.pathSecret != nil {
 		if gi.signer == g.self {
