@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	mathrand "math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -70,6 +71,16 @@ func TestOfflineBacklog(t *testing.T) {
 	}
 	if len(tr.Items) != len(want) {
 		t.Fatalf("transcript has %d items", len(tr.Items))
+	}
+	// The sender's hash chain has no hole: nothing was sent in between
+	// that the report leaves out.
+	if !tr.Complete {
+		t.Fatalf("transcript not complete:\n%s", tr.Explain())
+	}
+	// Leaving a message out shows as a gap.
+	gapped, err := franking.VerifyReport(kr, bob.AccountID(), append(slices.Clone(items[:10]), items[11:]...))
+	if err != nil || gapped.Complete {
+		t.Fatalf("report with a message left out: complete=%v, %v", gapped != nil && gapped.Complete, err)
 	}
 	// A tampered opening is refused.
 	items[3].Plaintext = slices.Clone(items[3].Plaintext)
@@ -250,5 +261,60 @@ func TestPrekeyRefill(t *testing.T) {
 	otk, kem := counts()
 	if otk != 2*OneTimePrekeyBatch-1 || kem != 2*KEMPrekeyBatch+1-1 {
 		t.Fatalf("after one session: %d one-time and %d PQ prekeys", otk, kem)
+	}
+}
+
+// TestInjectedRandomness: keys and nonces come from Config.Rand, so two
+// clients fed the same stream make the same link offer.
+func TestInjectedRandomness(t *testing.T) {
+	ctx := context.Background()
+	offer := func(seed byte) (string, string) {
+		var key [32]byte
+		key[0] = seed
+		c, err := Open(ctx, Config{DataDir: t.TempDir(), ServerURL: "http://127.0.0.1:1", Rand: mathrand.NewChaCha8(key)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		o, code, err := c.BeginLink(ctx, "alice", "laptop")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o, code
+	}
+	o1, c1 := offer(1)
+	o2, c2 := offer(1)
+	o3, _ := offer(2)
+	if o1 != o2 || c1 != c2 {
+		t.Fatal("the same randomness gave different offers")
+	}
+	if o1 == o3 {
+		t.Fatal("different randomness gave the same offer")
+	}
+}
+
+func TestSafetyNumberSymmetric(t *testing.T) {
+	ts := startServer(t, nil)
+	ctx := context.Background()
+	alice := register(t, ts.URL, "alice")
+	bob := register(t, ts.URL, "bob")
+	a, err := alice.SafetyNumber(ctx, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := bob.SafetyNumber(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Digits() != b.Digits() || len(a.Digits()) != 60 {
+		t.Fatalf("safety numbers differ: %s / %s", a, b)
+	}
+	if ok, err := a.CompareQR(b.QRPayload()); !ok || err != nil {
+		t.Fatalf("QR comparison failed: %v", err)
+	}
+	carol := register(t, ts.URL, "carol")
+	c, err := carol.SafetyNumber(ctx, "bob")
+	if err != nil || c.Digits() == a.Digits() {
+		t.Fatalf("another pair has the same safety number (%v)", err)
 	}
 }
