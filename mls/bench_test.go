@@ -20,8 +20,6 @@ type benchFixture struct {
 	a, b   []byte // serialized states of A and B
 	cfgA   Config
 	cfgB   Config
-	sigB   *SignaturePrivateKey
-	credB  Credential
 	joiner *testClient
 }
 

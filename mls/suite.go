@@ -330,13 +330,12 @@ func (e *labeledExpander) expand(label string, context []byte, length int) []byt
 	if length > e.s.nh {
 		panic("mls: labeledExpander output too long")
 	}
-	var b cryptobyte.Builder
-	b = *cryptobyte.NewBuilder(e.buf[:0])
+	b := cryptobyte.NewBuilder(e.buf[:0])
 	b.AddUint16(uint16(length))
-	addVarint(&b, len("MLS 1.0 ")+len(label))
+	addVarint(b, len("MLS 1.0 ")+len(label))
 	b.AddBytes([]byte("MLS 1.0 "))
 	b.AddBytes([]byte(label))
-	addVarBytes(&b, context)
+	addVarBytes(b, context)
 	b.AddUint8(1)
 	info := b.BytesOrPanic()
 	e.mac.Reset()
