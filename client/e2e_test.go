@@ -87,6 +87,28 @@ func TestTwoAccountsTwoDevices(t *testing.T) {
 		return n >= 2*len(fromA)
 	})
 
+	// History: a2 stored bob's messages, its own sends and a1's sends.
+	hist, err := a2.History(ctx, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, in int
+	for _, h := range hist {
+		if h.Outgoing {
+			out++
+		} else {
+			in++
+		}
+	}
+	if in != len(fromB) || out != len(fromA) {
+		t.Errorf("a2 history: %d in, %d out; want %d and %d", in, out, len(fromB), len(fromA))
+	}
+	for i := 1; i < len(hist); i++ {
+		if hist[i].Timestamp.Before(hist[i-1].Timestamp) {
+			t.Errorf("history out of order at %d", i)
+		}
+	}
+
 	// A message carries who sent it.
 	for _, ev := range b1.snapshot() {
 		if m, ok := ev.(*MessageEvent); ok {
