@@ -241,3 +241,40 @@ func TestGroupLifecycle(t *testing.T) {
 		})
 	}
 }
+
+// The delivery service echoes every message to its sender too: an echoed
+// proposal is cached once and the commit still applies.
+func TestEchoedProposal(t *testing.T) {
+	cs := MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519
+	ga, gb := twoMembers(t, cs)
+	prop, err := gb.ProposeRemove(ga.OwnLeafIndex())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []*Group{ga, gb} { // gb receives its own proposal back
+		if _, err := g.ProcessMessage(prop); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(gb.proposals) != 1 {
+		t.Fatalf("%d cached proposals, want 1", len(gb.proposals))
+	}
+	res, err := gb.Commit(CommitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gb.ProcessMessage(res.Commit); err != nil {
+		t.Fatal(err)
+	}
+	ev, err := ga.ProcessMessage(res.Commit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ev.(*CommitEvent).SelfRemoved || ga.Active() {
+		t.Fatal("alice was not removed")
+	}
+	if len(gb.Members()) != 1 {
+		t.Fatalf("roster %+v", gb.Members())
+	}
+}
+

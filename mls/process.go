@@ -197,6 +197,13 @@ func (g *Group) storeProposal(ac *authenticatedContent) (Event, error) {
 		}
 	}
 	ev.Ref = g.s.proposalRef(ac)
+	// A proposal seen twice (for example this member's own proposal echoed
+	// by the delivery service) is cached once.
+	for _, cp := range g.proposals {
+		if bytes.Equal(cp.ref, ev.Ref) {
+			return ev, nil
+		}
+	}
 	g.proposals = append(g.proposals, cachedProposal{ref: ev.Ref, p: p, sender: snd})
 	return ev, nil
 }
