@@ -693,3 +693,74 @@ func testQueueDeviceReadded(t *testing.T, s store.Store) {
 		t.Fatalf("Fetch(after %d) = %d entries, want the new one", last, len(es))
 	}
 }
+
+// testQueueCursor: a receiver that only ever fetches after the highest
+// sequence number it has seen, and acks as it goes, receives every entry
+// exactly once while concurrent batches keep arriving. It fails if an
+// entry with a smaller sequence number becomes visible after a larger one.
+func testQueueCursor(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	a := mustAccount(t, s, "rcpt", 1, 2)
+	b := mustAccount(t, s, "sender", 1)
+	d := addr(a, 1)
+	const writers, each = 4, 30
+	var wg sync.WaitGroup
+	for range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				sd := send(addr(b, 1), d, addr(a, 2))
+				for {
+					r := s.EnqueueBatch(ctx, []store.Send{sd})[0]
+					if r.Err == nil {
+						break
+					}
+					if !errors.Is(r.Err, store.ErrQueueFull) {
+						t.Errorf("EnqueueBatch: %v", r.Err)
+						return
+					}
+					// Device 2 is never acked: keep it from filling up.
+					if _, err := s.Ack(ctx, addr(a, 2), 1<<62); err != nil {
+						t.Errorf("Ack: %v", err)
+						return
+					}
+					time.Sleep(time.Millisecond)
+				}
+			}
+		}()
+	}
+	got := map[store.MessageID]int{}
+	var after uint64
+	deadline := time.Now().Add(60 * time.Second)
+	for len(got) < writers*each && time.Now().Before(deadline) && !t.Failed() {
+		es, err := s.Fetch(ctx, d, after, 100)
+		noErr(t, "Fetch", err)
+		for _, e := range es {
+			if e.Seq <= after {
+				t.Fatalf("Fetch(after %d) returned seq %d", after, e.Seq)
+			}
+			got[e.MessageID]++
+			after = e.Seq
+		}
+		if len(es) > 0 {
+			_, err := s.Ack(ctx, d, after)
+			noErr(t, "Ack", err)
+		} else {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	wg.Wait()
+	// Anything still queued was skipped by the cursor.
+	if rest, _ := s.Fetch(ctx, d, 0, 1000); len(rest) != 0 {
+		t.Fatalf("%d entries left behind the cursor (first seq %d, cursor %d)", len(rest), rest[0].Seq, after)
+	}
+	if len(got) != writers*each {
+		t.Fatalf("received %d messages, want %d", len(got), writers*each)
+	}
+	for id, n := range got {
+		if n != 1 {
+			t.Fatalf("message %x received %d times", id[:4], n)
+		}
+	}
+}

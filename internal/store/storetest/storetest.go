@@ -66,6 +66,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"QueueConcurrentBatches", testQueueConcurrentBatches},
 		{"QueueLargeBatch", testQueueLargeBatch},
 		{"QueueDeviceReadded", testQueueDeviceReadded},
+		{"QueueCursor", testQueueCursor},
 		{"QueueModel", testQueueModel},
 		{"Blobs", testBlobs},
 		{"Secrets", testSecrets},
