@@ -277,4 +277,3 @@ func TestEchoedProposal(t *testing.T) {
 		t.Fatalf("roster %+v", gb.Members())
 	}
 }
-
