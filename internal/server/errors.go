@@ -55,6 +55,7 @@ type Error struct {
 	Err  error
 }
 
+// Error returns "server: <message>: <cause>" (for logs; clients see Msg).
 func (e *Error) Error() string {
 	if e.Err != nil {
 		return fmt.Sprintf("server: %s: %v", e.Msg, e.Err)
@@ -62,6 +63,7 @@ func (e *Error) Error() string {
 	return "server: " + e.Msg
 }
 
+// Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
 
 func errorf(code Code, format string, args ...any) *Error {
