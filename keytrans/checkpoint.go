@@ -296,7 +296,8 @@ type SignedCheckpoint struct {
 	// Note is the signed note exactly as received.
 	Note []byte
 	// Cosigned maps the name of each witness whose valid, fresh cosignature
-	// counted to its timestamp (POSIX seconds).
+	// counted to its timestamp (POSIX seconds). Verification stops at the
+	// threshold, so it holds exactly Threshold witnesses.
 	Cosigned map[string]uint64
 }
 
@@ -336,6 +337,11 @@ func OpenCheckpoint(msg []byte, log LogKey, policy *WitnessPolicy, now time.Time
 	lo, hi := now.Add(-fresh.MaxAge).Unix(), now.Add(fresh.MaxSkew).Unix()
 	sc.Cosigned = map[string]uint64{}
 	for _, s := range sc.unverified {
+		if len(sc.Cosigned) >= policy.Threshold {
+			// Quorum reached: further cosignatures would not change the
+			// verdict, so skip their signature checks.
+			break
+		}
 		for _, w := range policy.Witnesses {
 			if s.Name != w.Name || s.Hash != w.KeyID() {
 				continue

@@ -1,0 +1,129 @@
+package keytrans
+
+import (
+	"testing"
+
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// BenchmarkVerifyLookup is a client key fetch with full verification: VRF
+// proof, log signature, 2-of-3 witness cosignatures, consistency proof,
+// commitment, inclusion proof, AIK signature over the device list.
+func BenchmarkVerifyLookup(b *testing.B) {
+	w := newWorld(b, "bench-lookup")
+	alice := w.newAccount()
+	w.publish(alice)
+	for range 1000 {
+		w.publish(w.newAccount())
+	}
+	v := w.verifier()
+	st := NewClientState()
+	st, _, err := v.VerifyLookup(st, alice.label(), w.lookup(alice.label(), st), w.now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for range 1000 {
+		w.publish(w.newAccount())
+	}
+	resp := w.lookup(alice.label(), st)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := v.VerifyLookup(st, alice.label(), resp, w.now); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(resp)), "bytes/response")
+}
+
+// BenchmarkAppend measures the pure sequencer and tree hashing with an
+// in-memory HashStorage, in batches of 1,000 entries over a log that grows
+// across iterations.
+func BenchmarkAppend(b *testing.B) {
+	const batch = 1000
+	reqs := make([]AppendRequest, batch)
+	var seq Sequencer
+	var hs memHashes
+	heads := map[LabelID]LabelHead{}
+	n := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		for i := range reqs {
+			var id LabelID
+			id[0], id[1], id[2] = byte(n), byte(n>>8), byte(n>>16)
+			n = (n + 1) % 50000 // labels get new versions once all exist
+			r := AppendRequest{Kind: KindAccountState, LabelID: id, Commitment: [32]byte{byte(i)}}
+			if h, ok := heads[id]; ok {
+				r.Prev = &h
+			}
+			reqs[i] = r
+		}
+		bt, err := seq.Append(hs, reqs, 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		hs = append(hs, bt.Hashes...)
+		for id, h := range bt.Heads {
+			heads[id] = h
+		}
+	}
+	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "entries/s")
+}
+
+// BenchmarkMonitorScan scans 1,000 new entries (one of them the owner's)
+// through authenticated tiles.
+func BenchmarkMonitorScan(b *testing.B) {
+	w := newWorld(b, "bench-monitor")
+	alice := w.newAccount()
+	for range 1000 {
+		w.publish(w.newAccount())
+	}
+	w.publish(alice)
+	for range 999 {
+		w.publish(w.newAccount())
+	}
+	m, st := aliceMonitor(w, alice)
+	st, _, err := w.verifier().VerifyCheckpoint(st, w.checkpoint(), nil, w.now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	st.MonitorCursor = 1000
+	entries := w.entries[1000:]
+	tr := tileReader{hs: w.hashes}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, alerts, err := m.Scan(st, entries, tr, w.authored); err != nil || len(alerts) != 0 {
+			b.Fatal(err, alerts)
+		}
+	}
+}
+
+// BenchmarkOpenCheckpoint is the checkpoint part of a lookup: log signature
+// and two cosignatures.
+func BenchmarkOpenCheckpoint(b *testing.B) {
+	w := newWorld(b, "bench-cp")
+	w.publish(w.newAccount())
+	cfg := w.config()
+	cp := w.checkpoint()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := OpenCheckpoint(cp, cfg.Log, &cfg.Witnesses, w.now, cfg.Freshness); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkAudit replays 1,000 entries.
+func BenchmarkAudit(b *testing.B) {
+	w := newWorld(b, "bench-audit")
+	for range 1000 {
+		w.publish(w.newAccount())
+	}
+	root, _ := tlog.TreeHash(w.seq.Size, w.hashes)
+	c := &Checkpoint{Origin: testOrigin, Size: w.seq.Size, Hash: root}
+	b.ReportAllocs()
+	for b.Loop() {
+		if r, err := Audit(w.entries, c); err != nil || !r.OK() {
+			b.Fatal(err)
+		}
+	}
+}
