@@ -1,9 +1,12 @@
 package keytrans
 
 import (
+	"crypto/ed25519"
 	"testing"
 
 	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/wardchat/ward/identity"
 )
 
 // BenchmarkVerifyLookup is a client key fetch with full verification: VRF
@@ -123,6 +126,36 @@ func BenchmarkAudit(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if r, err := Audit(w.entries, c); err != nil || !r.OK() {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkLookupFloor is the public-key work a lookup cannot avoid, run in
+// the same process for the ratio: one VRF verification, three Ed25519
+// verifications (log signature and two cosignatures) and the device-list
+// check.
+func BenchmarkLookupFloor(b *testing.B) {
+	w := newWorld(b, "bench-floor")
+	alice := w.newAccount()
+	w.publish(alice)
+	r := w.lookupFor(alice.label(), -1, w.checkpoint(), 0)
+	st, _ := ParseAccountState(r.Value)
+	pk := w.vrfKey.Public()
+	body, _ := (&Checkpoint{Origin: testOrigin, Size: 1, Hash: tlog.RecordHash(r.Entry)}).Body()
+	logSig := ed25519.Sign(ed25519.NewKeyFromSeed(make([]byte, 32)), body)
+	logPub := ed25519.NewKeyFromSeed(make([]byte, 32)).Public().(ed25519.PublicKey)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := pk.Verify(alice.label().VRFInput(), r.VRFProof[:]); err != nil {
+			b.Fatal(err)
+		}
+		for range 3 {
+			if !ed25519.Verify(logPub, body, logSig) {
+				b.Fatal("verify")
+			}
+		}
+		if _, err := identity.VerifyDeviceList(st.SignedDeviceList, st.AIK, nil); err != nil {
 			b.Fatal(err)
 		}
 	}
