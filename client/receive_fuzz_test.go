@@ -159,3 +159,42 @@ func TestHandleDeliveryRefusals(t *testing.T) {
 	}
 	p.bob.waitFor("the genuine message", waitLong, func(evs []Event) bool { return len(msgTexts(evs)) == 1 })
 }
+
+// TestHandleDeliveriesBatch: one batch mixing good, tampered and duplicated
+// deliveries stores the good ones once, refuses the tampered one and keeps
+// the order.
+func TestHandleDeliveriesBatch(t *testing.T) {
+	p := newPair(t, 3)
+	bad := append([]byte(nil), p.envelopes[1]...)
+	bad[len(bad)-1] ^= 1
+	first := p.delivery(p.envelopes[0])
+	batch := []*wardv1.Delivery{first, p.delivery(bad), first, p.delivery(p.envelopes[1]), p.delivery(p.envelopes[2])}
+	if err := p.bob.handleDeliveries(context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+	evs := p.bob.waitFor("three messages and a refusal", waitLong, func(evs []Event) bool { return len(evs) == 4 })
+	if _, ok := evs[1].(*MessageRefusedEvent); !ok {
+		t.Fatalf("events: %s", describe(evs))
+	}
+	if got := msgTexts(evs); len(got) != 3 || got[0] != "fuzz seed a" || got[1] != "fuzz seed b" || got[2] != "fuzz seed c" {
+		t.Fatalf("messages %q", got)
+	}
+}
+
+// BenchmarkHandleDeliveriesBatch is the receive path for a backlog: 64
+// deliveries per transaction. Time is per delivery.
+func BenchmarkHandleDeliveriesBatch(b *testing.B) {
+	p := newPair(b, b.N+1)
+	ctx := context.Background()
+	ds := make([]*wardv1.Delivery, b.N)
+	for i := range ds {
+		ds[i] = p.delivery(p.envelopes[i])
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i += maxBatch {
+		if err := p.bob.handleDeliveries(ctx, ds[i:min(i+maxBatch, b.N)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
