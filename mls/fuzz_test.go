@@ -53,8 +53,15 @@ func FuzzMLSMessage(f *testing.F) {
 		"public_message_proposal", "public_message_commit", "private_message")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := decodeMLSMessage(data)
+		info, ierr := InspectMessage(data)
+		if (err == nil) != (ierr == nil) {
+			t.Fatalf("InspectMessage and the decoder disagree: %v / %v", ierr, err)
+		}
 		if err != nil {
 			return
+		}
+		if info.WireFormat != m.wireFormat {
+			t.Fatal("InspectMessage reports another wire format")
 		}
 		if got := encode(m); !bytes.Equal(got, data) {
 			t.Fatalf("re-encoding differs:\n%x\n%x", got, data)

@@ -277,3 +277,29 @@ func TestEchoedProposal(t *testing.T) {
 		t.Fatalf("roster %+v", gb.Members())
 	}
 }
+
+func TestInspectMessage(t *testing.T) {
+	cs := MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519
+	ga, gb := twoMembers(t, cs)
+	carol := newClient(t, cs, "carol")
+	res, err := ga.Commit(CommitOptions{Add: [][]byte{carol.keyPackage(t).KeyPackage()}, Remove: []uint32{gb.OwnLeafIndex()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := InspectMessage(res.Commit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.WireFormat != WireFormatPublicMessage || info.ContentType != ContentCommit || info.Epoch != ga.Epoch() ||
+		!bytes.Equal(info.GroupID, ga.GroupID()) || info.Sender == nil || info.Sender.Index != ga.OwnLeafIndex() ||
+		info.Adds != 1 || len(info.Removes) != 1 || info.Removes[0] != gb.OwnLeafIndex() {
+		t.Fatalf("commit info %+v", info)
+	}
+	app, _ := gb.Protect([]byte("x"), nil)
+	if info, err = InspectMessage(app); err != nil || info.WireFormat != WireFormatPrivateMessage || info.Sender != nil || info.ContentType != ContentApplication {
+		t.Fatalf("application info %+v, %v", info, err)
+	}
+	if info, err = InspectMessage(res.Welcome); err != nil || info.WireFormat != WireFormatWelcome || info.CipherSuite != cs {
+		t.Fatalf("welcome info %+v, %v", info, err)
+	}
+}
