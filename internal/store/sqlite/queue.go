@@ -301,22 +301,23 @@ func (s *Store) Fetch(ctx context.Context, addr store.Address, afterSeq uint64, 
 	return out, dbErr("fetch", rows.Err())
 }
 
-// Ack implements [store.Queue].
+// Ack implements [store.Queue]. Concurrent Ack and AckSeqs calls share
+// transactions: they go through an internal [store.Batcher] into AckBatch,
+// so a server acking for thousands of connected devices does not pay one
+// fsync per ack. A lone ack is committed at once.
 func (s *Store) Ack(ctx context.Context, addr store.Address, uptoSeq uint64) (int, error) {
-	ns, err := s.AckBatch(ctx, []store.AckRequest{{Device: addr, UpTo: uptoSeq}})
-	if err != nil {
-		return 0, err
+	if uptoSeq == 0 {
+		return 0, nil
 	}
-	return ns[0], nil
+	return s.acks.Ack(ctx, store.AckRequest{Device: addr, UpTo: uptoSeq})
 }
 
-// AckSeqs implements [store.Queue].
+// AckSeqs implements [store.Queue], batched like Ack.
 func (s *Store) AckSeqs(ctx context.Context, addr store.Address, seqs []uint64) (int, error) {
-	ns, err := s.AckBatch(ctx, []store.AckRequest{{Device: addr, Seqs: seqs}})
-	if err != nil {
-		return 0, err
+	if len(seqs) == 0 {
+		return 0, nil
 	}
-	return ns[0], nil
+	return s.acks.Ack(ctx, store.AckRequest{Device: addr, Seqs: seqs})
 }
 
 // AckBatch implements [store.Queue]: one write transaction for all acks.

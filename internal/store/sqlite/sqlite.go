@@ -91,8 +91,9 @@ type Store struct {
 	stmts [numStmtKinds][chunk]*sql.Stmt
 	fetch *sql.Stmt // on r
 	ckpt  *checkpointer
-	heads heads    // queue heads of the single writer; guarded by wmu
-	lock  *os.File // advisory lock on the database, held until Close
+	heads heads          // queue heads of the single writer; guarded by wmu
+	lock  *os.File       // advisory lock on the database, held until Close
+	acks  *store.Batcher // group commit for Ack and AckSeqs
 }
 
 var _ store.Store = (*Store)(nil)
@@ -188,6 +189,7 @@ func open(ctx context.Context, cfg Config, path string) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	s.acks = store.NewBatcher(s, store.BatcherConfig{})
 	return s, nil
 }
 
@@ -269,6 +271,9 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes both connection pools.
 func (s *Store) Close() error {
 	var errs []error
+	if s.acks != nil {
+		errs = append(errs, s.acks.Close())
+	}
 	if s.ckpt != nil {
 		errs = append(errs, s.ckpt.close())
 	}
