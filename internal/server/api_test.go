@@ -80,11 +80,20 @@ func TestSendReceiveAckReconnect(t *testing.T) {
 	if ts := time.UnixMilli(d.TimestampMs); ts.Before(before) || ts.After(time.Now().Add(time.Second)) {
 		t.Fatalf("server timestamp %v is not now", ts)
 	}
-	// The franking tag binds the delivery context under the server's key.
+	// The franking tag binds the delivered commitment and delivery context
+	// under the server's key, and the plaintext opens the commitment.
 	fctx := franking.Context{Kind: franking.Direct, SenderAccount: a1.aid, SenderDevice: 1, Conversation: d.Conversation, Timestamp: uint64(d.TimestampMs)}
 	copy(fctx.MessageID[:], d.MessageId)
+	copy(fctx.Commitment[:], d.Commitment)
+	if err := e.srv.FrankingKeyring().Verify(d.FrankingTag, fctx); err != nil {
+		t.Fatalf("franking tag does not verify: %v", err)
+	}
+	if _, err := franking.Open(a1.lastFranked, fctx.Commitment); err != nil {
+		t.Fatalf("delivered commitment does not open: %v", err)
+	}
+	fctx.Timestamp++
 	if err := e.srv.FrankingKeyring().Verify(d.FrankingTag, fctx); err == nil {
-		t.Fatal("tag verified with a zero commitment")
+		t.Fatal("tag verified for another timestamp")
 	}
 
 	// The sender's other device gets its copy after connecting (backlog).

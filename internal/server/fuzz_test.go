@@ -63,19 +63,20 @@ func FuzzRegistrationChallenge(f *testing.F) {
 	})
 }
 
-// FuzzUnwrapEnvelope: decoding never panics and round-trips exactly.
-func FuzzUnwrapEnvelope(f *testing.F) {
-	w, _ := wrapEnvelope(1, make([]byte, 16), []byte("envelope"))
+// FuzzParseQueued: decoding never panics and round-trips exactly.
+func FuzzParseQueued(f *testing.F) {
+	w, _ := (&queued{kind: 1, conversation: make([]byte, 16), commitment: make([]byte, 32), envelope: []byte("envelope")}).marshal()
 	f.Add(w)
 	f.Add(w[:len(w)-1])
-	f.Add([]byte{1, 1, 0, 0, 0, 0})
+	f.Add(append(bytes.Clone(w), 0))
+	f.Add([]byte{1, 1, 0})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		conv, env, err := unwrapEnvelope(b)
+		q, err := parseQueued(b)
 		if err != nil {
 			return
 		}
-		again, err := wrapEnvelope(b[1], conv, env)
+		again, err := q.marshal()
 		if err != nil || !bytes.Equal(again, b) {
 			t.Fatalf("round trip: %x -> %x (%v)", b, again, err)
 		}

@@ -101,6 +101,8 @@ type client struct {
 	list   *identity.DeviceList
 	token  string
 
+	lastFranked []byte // franked plaintext of the last sendTo
+
 	accounts wardv1connect.AccountServiceClient
 	keys     wardv1connect.KeyServiceClient
 	messages wardv1connect.MessageServiceClient
@@ -291,10 +293,11 @@ func (c *client) sendTo(to *client, cmid byte, body string, devs ...*client) (*w
 	var cm [16]byte
 	cm[0] = cmid
 	copy(cm[1:], c.aid[:8])
-	_, com, err := franking.Frank(rand.Reader, []byte(body), franking.Commitment{}, franking.Commitment{})
+	pt, com, err := franking.Frank(rand.Reader, []byte(body), franking.Commitment{}, franking.Commitment{})
 	if err != nil {
 		c.t.Fatal(err)
 	}
+	c.lastFranked = pt
 	resp, err := c.messages.Send(context.Background(), connect.NewRequest(&wardv1.SendRequest{
 		ClientMessageId: cm[:], Conversation: to.aid[:], Commitment: com[:], Copies: copies,
 	}))

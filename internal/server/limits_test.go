@@ -248,9 +248,9 @@ func TestStorageIsOpaque(t *testing.T) {
 	if err != nil || len(ents) != 1 {
 		t.Fatal(ents, err)
 	}
-	conv, env, err := unwrapEnvelope(ents[0].Envelope)
-	if err != nil || string(env) != marker+"@1" || !bytes.Equal(conv, b1.aid[:]) {
-		t.Fatalf("stored envelope = %q, %q, %v", conv, env, err)
+	q, err := parseQueued(ents[0].Envelope)
+	if err != nil || string(q.envelope) != marker+"@1" || !bytes.Equal(q.conversation, b1.aid[:]) {
+		t.Fatalf("stored envelope = %+v, %v", q, err)
 	}
 }
 

@@ -166,7 +166,7 @@ func (s *Server) send(ctx context.Context, who store.Address, req *wardv1.SendRe
 	}
 	copy(send.ClientMessageID[:], req.GetClientMessageId())
 	for i, c := range copies {
-		env, err := wrapEnvelope(uint8(franking.Direct), conv[:], c.GetEnvelope())
+		env, err := (&queued{kind: franking.Direct, conversation: conv[:], commitment: req.GetCommitment(), envelope: c.GetEnvelope()}).marshal()
 		if err != nil {
 			return sendResult{}, errorf(CodeInvalid, "copies[%d].envelope cannot be queued", i)
 		}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"golang.org/x/crypto/cryptobyte"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/wardchat/ward/internal/bus"
@@ -315,10 +314,10 @@ func (st *stream) flushOnce() (bool, error) {
 	now := time.Now()
 	for i := range entries {
 		e := &entries[i]
-		conv, env, err := unwrapEnvelope(e.Envelope)
+		q, err := parseQueued(e.Envelope)
 		if err != nil {
 			s.log.Error("unreadable queue entry", "device", st.addr.String(), "seq", e.Seq, "err", err)
-			conv, env = nil, e.Envelope
+			q = &queued{envelope: e.Envelope}
 		}
 		d := &wardv1.Delivery{
 			Seq:             e.Seq,
@@ -326,9 +325,10 @@ func (st *stream) flushOnce() (bool, error) {
 			SenderAccountId: e.Sender.Account[:],
 			SenderDeviceId:  uint32(e.Sender.Device),
 			TimestampMs:     e.Timestamp.UnixMilli(),
-			Conversation:    conv,
-			Envelope:        env,
+			Conversation:    q.conversation,
+			Envelope:        q.envelope,
 			FrankingTag:     e.FrankingTag,
+			Commitment:      q.commitment,
 		}
 		// sent moves before the write: the client may ack the entry
 		// before WriteMessage returns. A failed write closes the stream.
@@ -570,38 +570,6 @@ func (st *stream) closeConn(code, msg string) {
 		st.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(closeCode, code), deadline)
 	}
 	st.ws.Close()
-}
-
-// The store's queue keeps no conversation per entry, so the server frames
-// each stored envelope with the conversation it belongs to:
-//
-//	struct {
-//	    uint8  version = 1;
-//	    uint8  kind;                      // 1 direct (franking.Direct)
-//	    opaque conversation<1..255>;
-//	    opaque envelope<1..2^24-1>;       // the client's ciphertext, verbatim
-//	} QueuedEnvelope;
-//
-// The framing is removed before delivery. (It goes away once store.Send and
-// store.Entry carry the conversation.)
-func wrapEnvelope(kind uint8, conv, env []byte) ([]byte, error) {
-	var b cryptobyte.Builder
-	b.AddUint8(1)
-	b.AddUint8(kind)
-	b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(conv) })
-	b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(env) })
-	return b.Bytes()
-}
-
-func unwrapEnvelope(v []byte) (conv, env []byte, err error) {
-	s := cryptobyte.String(v)
-	var ver, kind uint8
-	var c, e cryptobyte.String
-	if !s.ReadUint8(&ver) || ver != 1 || !s.ReadUint8(&kind) || !s.ReadUint8LengthPrefixed(&c) || len(c) == 0 ||
-		!s.ReadUint24LengthPrefixed(&e) || len(e) == 0 || !s.Empty() {
-		return nil, nil, errors.New("server: malformed queued envelope")
-	}
-	return c, e, nil
 }
 
 // streamCount returns the number of open streams on this node.

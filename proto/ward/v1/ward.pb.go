@@ -1539,8 +1539,13 @@ type Delivery struct {
 	Conversation    []byte                 `protobuf:"bytes,6,opt,name=conversation,proto3" json:"conversation,omitempty"`
 	Envelope        []byte                 `protobuf:"bytes,7,opt,name=envelope,proto3" json:"envelope,omitempty"`
 	FrankingTag     []byte                 `protobuf:"bytes,8,opt,name=franking_tag,json=frankingTag,proto3" json:"franking_tag,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// commitment is the franking commitment c from the sender's SendRequest,
+	// the one franking_tag binds. The receiver MUST check that the plaintext
+	// opens exactly this commitment (franking.Open) before accepting the
+	// message, or a report of it could not be verified.
+	Commitment    []byte `protobuf:"bytes,9,opt,name=commitment,proto3" json:"commitment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Delivery) Reset() {
@@ -1625,6 +1630,13 @@ func (x *Delivery) GetEnvelope() []byte {
 func (x *Delivery) GetFrankingTag() []byte {
 	if x != nil {
 		return x.FrankingTag
+	}
+	return nil
+}
+
+func (x *Delivery) GetCommitment() []byte {
+	if x != nil {
+		return x.Commitment
 	}
 	return nil
 }
@@ -1879,7 +1891,7 @@ const file_ward_v1_ward_proto_rawDesc = "" +
 	"\vprekeys_low\x18\x03 \x01(\v2\x13.ward.v1.PrekeysLowH\x00R\n" +
 	"prekeysLow\x12&\n" +
 	"\x05error\x18\x04 \x01(\v2\x0e.ward.v1.ErrorH\x00R\x05errorB\a\n" +
-	"\x05frame\"\x97\x02\n" +
+	"\x05frame\"\xb7\x02\n" +
 	"\bDelivery\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x1d\n" +
 	"\n" +
@@ -1889,7 +1901,10 @@ const file_ward_v1_ward_proto_rawDesc = "" +
 	"\ftimestamp_ms\x18\x05 \x01(\x03R\vtimestampMs\x12\"\n" +
 	"\fconversation\x18\x06 \x01(\fR\fconversation\x12\x1a\n" +
 	"\benvelope\x18\a \x01(\fR\benvelope\x12!\n" +
-	"\ffranking_tag\x18\b \x01(\fR\vfrankingTag\"!\n" +
+	"\ffranking_tag\x18\b \x01(\fR\vfrankingTag\x12\x1e\n" +
+	"\n" +
+	"commitment\x18\t \x01(\fR\n" +
+	"commitment\"!\n" +
 	"\x03Ack\x12\x1a\n" +
 	"\tup_to_seq\x18\x01 \x01(\x04R\aupToSeq\";\n" +
 	"\n" +
