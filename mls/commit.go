@@ -507,7 +507,9 @@ func (g *Group) processCommit(ac *authenticatedContent, own *pendingCommit) (ev 
 		}
 	}
 	if selfRemoved {
-		g.tree.commitJournal()
+		// The group is over for this member; keep the last tree it was in
+		// (with its own leaf) so the state stays well-formed.
+		g.tree.rollback()
 		g.removed = true
 		g.privKeys = map[nodeIndex]hpke.PrivateKey{}
 		g.proposals, g.pending = nil, nil

@@ -273,6 +273,14 @@ func TestEchoedProposal(t *testing.T) {
 	if !ev.(*CommitEvent).SelfRemoved || ga.Active() {
 		t.Fatal("alice was not removed")
 	}
+	// A removed member's state still round-trips and stays inactive.
+	if err := checkStateRoundTrip(ga); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := ga.MarshalBinary()
+	if h, err := UnmarshalGroup(st, Config{}); err != nil || h.Active() {
+		t.Fatalf("restored removed group: active=%v err=%v", h != nil && h.Active(), err)
+	}
 	if len(gb.Members()) != 1 {
 		t.Fatalf("roster %+v", gb.Members())
 	}
