@@ -146,7 +146,7 @@ func ParseEvidence(data []byte) (*Evidence, error) {
 // and that the entry is included in it, and returns the decoded entry. It
 // does not require witness cosignatures (old evidence stays valid).
 func VerifyEvidence(e *Evidence, log LogKey) (*Entry, error) {
-	sc, err := openLogSigned(e.Checkpoint, log)
+	sc, err := openLogSigned(e.Checkpoint, log, false)
 	if err != nil {
 		return nil, err
 	}

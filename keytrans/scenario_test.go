@@ -2,7 +2,10 @@ package keytrans
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -454,4 +457,44 @@ func TestHandleLookup(t *testing.T) {
 	if _, alerts := w.scan(t, m, ms); len(alerts) != 1 || alerts[0].Kind != AlertHandleRebound {
 		t.Fatalf("alerts = %+v", alerts)
 	}
+}
+
+// A checkpoint the client already stored is not re-verified, but its
+// freshness is; forged cosignature lines never reach the stored note.
+func TestStoredCheckpointReuse(t *testing.T) {
+	w := newWorld(t, "reuse")
+	alice := w.newAccount()
+	w.publish(alice)
+	v := w.verifier()
+	cp := w.checkpoint()
+	// Append a forged cosignature from witness 2 dated 10 hours later: it
+	// is beyond the skew now and never verified.
+	root, _ := TreeHash(w.hashes, w.seq.Size)
+	body, _ := (&Checkpoint{Origin: testOrigin, Size: w.seq.Size, Hash: root}).Body()
+	impostor, _ := NewCosigner("witness2.example/w", readSeed(t, testRand("impostor")))
+	forged, _ := impostor.SignatureLine(body, w.now.Add(10*time.Hour))
+	real := w.witnesses[2].Cosigner().Public()
+	// Give the forged line the real witness's key ID so it is considered.
+	forged = withKeyID(forged, real.KeyID())
+	resp := w.lookupFor(alice.label(), -1, AddCosignatures(cp[:bytes.Index(cp, []byte("— witness2"))], forged), 0)
+	st, _ := accept(t, v, NewClientState(), alice.label(), mustMarshal(t, resp), w.now)
+	if bytes.Contains(st.CheckpointNote, []byte("witness2")) {
+		t.Fatal("stored note keeps an unverified cosignature")
+	}
+	// Same checkpoint later: fine within the window, stale after it, and the
+	// forged line in the response does not rescue it.
+	accept(t, v, st, alice.label(), mustMarshal(t, resp), w.now.Add(11*time.Hour))
+	reject(t, v, st, alice.label(), mustMarshal(t, resp), w.now.Add(13*time.Hour), ErrNoQuorum)
+	// A response with fresh, genuine cosignatures for the same checkpoint is
+	// accepted again (cold path).
+	w.now = w.now.Add(13 * time.Hour)
+	accept(t, v, st, alice.label(), w.lookup(alice.label(), st), w.now)
+}
+
+// withKeyID rewrites the key ID of a signature line.
+func withKeyID(line []byte, id uint32) []byte {
+	f := bytes.Fields(line)
+	raw, _ := base64.StdEncoding.DecodeString(string(f[2]))
+	binary.BigEndian.PutUint32(raw, id)
+	return fmt.Appendf(nil, "%s %s %s\n", f[0], f[1], base64.StdEncoding.EncodeToString(raw))
 }

@@ -147,7 +147,7 @@ func (w *Witness) AddCheckpoint(req *AddCheckpointRequest, stored WitnessState, 
 		// with a 404 Not Found."
 		return stored, nil, &WitnessError{Status: 404, msg: "unknown log origin"}
 	}
-	sc, err := openLogSigned(req.Checkpoint, log)
+	sc, err := openLogSigned(req.Checkpoint, log, false)
 	if err != nil {
 		// "If none of the signatures verify against a trusted public key,
 		// the witness MUST respond with a 403 Forbidden."
