@@ -13,6 +13,13 @@
 // unnest(...). Every transaction is retried on serialization failures and
 // deadlocks (SQLSTATE 40001, 40P01), which CockroachDB requires.
 //
+// # Sequence numbers
+//
+// Each device row holds its queue head (next sequence number, depth).
+// EnqueueBatch locks the recipients' rows, so sends to one device commit in
+// sequence order and its sequence numbers are dense; a device removed and
+// listed again continues where it stopped (device_seq_floor).
+//
 // # Schema
 //
 // Migrations (goose, embedded from migrations/) run when the store is
