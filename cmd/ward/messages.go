@@ -145,6 +145,7 @@ type streamOptions struct {
 	count   int
 	timeout time.Duration
 	saveDir string
+	plain   bool // chat: line mode even on a terminal
 }
 
 func (o *streamOptions) register(cmd *cobra.Command) {
@@ -194,8 +195,10 @@ Lines starting with a slash are commands:
   /file PATH [caption]   send a file
   /quit                  leave (as does Ctrl-D or Ctrl-C)
 
-At the end of standard input chat exits, unless --count asks it to wait
-for that many messages from <handle> first.`,
+On a terminal, chat keeps an input line at the bottom of the screen and
+prints the conversation above it; --plain (or a pipe) gives the line
+mode. At the end of standard input chat exits, unless --count asks it to
+wait for that many messages from <handle> first.`,
 		Example: `  ward --data-dir ~/bob chat alice
   printf 'hi\nhow are you?\n' | ward --data-dir ~/bob chat alice --count 1 --timeout 1m`,
 		Args: exactArgs(1, "one handle, as in `ward chat alice`"),
@@ -204,6 +207,7 @@ for that many messages from <handle> first.`,
 		},
 	}
 	o.register(cmd)
+	cmd.Flags().BoolVar(&o.plain, "plain", false, "line mode even on a terminal (no input line at the bottom)")
 	return cmd
 }
 
@@ -245,11 +249,19 @@ func (a *app) stream(parent context.Context, o streamOptions, peer string, in io
 	go func() { runErr <- c.Run(runCtx) }()
 
 	inputDone := make(chan error, 1)
-	if in != nil {
+	p := &printer{a: a, c: c, saveDir: o.saveDir, peer: peer, self: c.AccountID()}
+	switch {
+	case in != nil && !o.plain && !a.json && isTerminal(in) && isTerminal(a.stdout):
+		fmt.Fprintf(a.stderr, "chatting with %s\n", peer)
+		w, stop := a.startTUI(ctx, c, peer, inputDone)
+		defer stop()
+		ui := *a
+		ui.stdout, ui.stderr = w, w
+		p.a = &ui
+	case in != nil:
 		fmt.Fprintf(a.stderr, "chatting with %s: type a message and press Enter; /file PATH [caption] sends a file; /quit or Ctrl-D leaves\n", peer)
 		go func() { inputDone <- a.chatInput(ctx, c, peer, in) }()
 	}
-	p := &printer{a: a, c: c, saveDir: o.saveDir, peer: peer, self: c.AccountID()}
 	received := 0
 	runDone, result := a.streamLoop(ctx, parent, o, c, p, runErr, inputDone, &received)
 
@@ -337,34 +349,9 @@ func (a *app) chatInput(ctx context.Context, c *client.Client, peer string, in i
 		if ctx.Err() != nil {
 			return nil
 		}
-		line := strings.TrimRight(sc.Text(), "\r")
-		if strings.TrimSpace(line) == "" {
-			continue
-		}
-		var err error
-		switch {
-		case line == "/quit":
-			return nil
-		case strings.HasPrefix(line, "/file "):
-			path, caption, _ := strings.Cut(strings.TrimSpace(strings.TrimPrefix(line, "/file ")), " ")
-			err = a.chatFile(ctx, c, peer, path, caption)
-		case strings.HasPrefix(line, "//"):
-			_, err = c.Send(ctx, peer, line[1:])
-		case strings.HasPrefix(line, "/"):
-			fmt.Fprintf(a.stderr, "unknown command %s: /file PATH [caption] sends a file, /quit leaves (start a message with // to send a slash)\n", strings.Fields(line)[0])
-			continue
-		default:
-			_, err = c.Send(ctx, peer, line)
-		}
-		switch {
-		case errors.Is(err, client.ErrQueued):
-			fmt.Fprintf(a.stderr, "cannot reach the server now: queued, it is sent when the server is back\n")
-		case errors.Is(err, client.ErrIdentityChanged), errors.Is(err, client.ErrBlocked):
-			return a.explain(err, opContact, peer)
-		case err != nil && ctx.Err() != nil:
-			return nil
-		case err != nil:
-			fmt.Fprintf(a.stderr, "not sent: %v\n", a.explain(err, opContact, peer))
+		_, quit, err := a.chatLine(ctx, c, peer, strings.TrimRight(sc.Text(), "\r"), a.stderr)
+		if quit || err != nil {
+			return err
 		}
 	}
 	if err := sc.Err(); err != nil && ctx.Err() == nil {
@@ -373,7 +360,43 @@ func (a *app) chatInput(ctx context.Context, c *client.Client, peer string, in i
 	return nil
 }
 
-func (a *app) chatFile(ctx context.Context, c *client.Client, peer, path, caption string) error {
+// chatLine handles one line typed in a chat: a message, or a command
+// (/file, /quit). Notices go to notes. It reports whether a message was
+// sent (or queued) and whether the chat should end, and returns the errors
+// that end it (a changed safety number, a blocked contact).
+func (a *app) chatLine(ctx context.Context, c *client.Client, peer, line string, notes io.Writer) (sent, quit bool, err error) {
+	if strings.TrimSpace(line) == "" {
+		return false, false, nil
+	}
+	switch {
+	case line == "/quit":
+		return false, true, nil
+	case strings.HasPrefix(line, "/file "):
+		path, caption, _ := strings.Cut(strings.TrimSpace(strings.TrimPrefix(line, "/file ")), " ")
+		err = a.chatFile(ctx, c, peer, path, caption, notes)
+	case strings.HasPrefix(line, "//"):
+		_, err = c.Send(ctx, peer, line[1:])
+	case strings.HasPrefix(line, "/"):
+		fmt.Fprintf(notes, "unknown command %s: /file PATH [caption] sends a file, /quit leaves (start a message with // to send a slash)\n", strings.Fields(line)[0])
+		return false, false, nil
+	default:
+		_, err = c.Send(ctx, peer, line)
+	}
+	switch {
+	case errors.Is(err, client.ErrQueued):
+		fmt.Fprintf(notes, "cannot reach the server now: queued, it is sent when the server is back\n")
+	case errors.Is(err, client.ErrIdentityChanged), errors.Is(err, client.ErrBlocked):
+		return false, true, a.explain(err, opContact, peer)
+	case err != nil && ctx.Err() != nil:
+		return false, true, nil
+	case err != nil:
+		fmt.Fprintf(notes, "not sent: %v\n", a.explain(err, opContact, peer))
+		return false, false, nil
+	}
+	return true, false, nil
+}
+
+func (a *app) chatFile(ctx context.Context, c *client.Client, peer, path, caption string, notes io.Writer) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("cannot read %s: %v", path, errors.Unwrap(err))
@@ -381,7 +404,7 @@ func (a *app) chatFile(ctx context.Context, c *client.Client, peer, path, captio
 	defer f.Close()
 	_, err = c.SendFile(ctx, peer, f, filepath.Base(path), contentType(f), caption)
 	if err == nil {
-		fmt.Fprintf(a.stderr, "sent %s\n", filepath.Base(path))
+		fmt.Fprintf(notes, "sent %s\n", filepath.Base(path))
 	}
 	return err
 }
