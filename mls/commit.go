@@ -250,6 +250,9 @@ func (g *Group) applyProposals(props []resolvedProposal, committer sender) (*app
 		if g.tree.hasEncryptionKey(ln.encryptionKey) {
 			return nil, errors.New("mls: update reuses an encryption key of the tree")
 		}
+		if err := g.tree.credentialCompatible(ln); err != nil {
+			return nil, err
+		}
 		g.tree.setNode(l.node(), node{leaf: ln})
 		a.updated = append(a.updated, l)
 	}
@@ -279,6 +282,9 @@ func (g *Group) applyProposals(props []resolvedProposal, committer sender) (*app
 		// of the group: signature_key, encryption_key" (Section 7.3).
 		if g.tree.hasEncryptionKey(kp.leafNode.encryptionKey) {
 			return nil, errors.New("mls: added leaf reuses an encryption key of the tree")
+		}
+		if err := g.tree.credentialCompatible(&kp.leafNode); err != nil {
+			return nil, err
 		}
 		a.added = append(a.added, g.tree.addLeaf(&kp.leafNode))
 		a.addedKPs = append(a.addedKPs, kp)
@@ -442,6 +448,9 @@ func (g *Group) processCommit(ac *authenticatedContent, own *pendingCommit) (ev 
 	}
 	var commitLeaf leafIndex
 	if external {
+		if err := g.tree.credentialCompatible(&c.path.leafNode); err != nil {
+			return nil, err
+		}
 		commitLeaf = g.tree.addLeaf(&c.path.leafNode)
 		ev.Committer.Index = uint32(commitLeaf)
 		ev.Added = append(ev.Added, memberOf(commitLeaf, &c.path.leafNode))
@@ -464,6 +473,9 @@ func (g *Group) processCommit(ac *authenticatedContent, own *pendingCommit) (ev 
 			return nil, err
 		}
 		g.tree.blankPath(commitLeaf)
+		if err := g.tree.credentialCompatible(ln); err != nil {
+			return nil, err
+		}
 		fdp, cp := g.tree.filteredDirectPath(commitLeaf)
 		if len(fdp) != len(c.path.nodes) {
 			return nil, errors.New("mls: update path has the wrong length")

@@ -185,6 +185,10 @@ func (g *Group) verifyTree() error {
 			if err := leafSupports(ln, g.gc.extensions); err != nil {
 				return fmt.Errorf("mls: leaf %d: %w", i, err)
 			}
+			// Every member supports every credential type in use.
+			if g.tree.credSupported[ln.credential.Type] != g.tree.members {
+				return fmt.Errorf("mls: credential type of leaf %d is not supported by every member", i)
+			}
 		}
 	}
 	return nil

@@ -343,3 +343,30 @@ func TestRejectDuplicateKeys(t *testing.T) {
 		t.Fatal("a failed commit left a pending commit")
 	}
 }
+
+// A member whose capabilities do not cover the credential types in use is
+// refused (Section 7.3).
+func TestRejectIncompatibleCredentialType(t *testing.T) {
+	cs := MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519
+	ga, _ := twoMembers(t, cs)
+	x := newClient(t, cs, "x509-only")
+	caps := defaultCapabilities(cs)
+	caps.Credentials = []uint16{CredentialX509}
+	kp, err := NewKeyPackage(cs, x.sig, Credential{Type: CredentialX509, Certificates: [][]byte{{1, 2, 3}}},
+		KeyPackageOptions{Capabilities: &caps}, x.cfg.Rand)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ga.Commit(CommitOptions{Add: [][]byte{kp.KeyPackage()}}); err == nil {
+		t.Fatal("leaf that does not support the basic credentials in use accepted")
+	}
+	caps.Credentials = []uint16{CredentialX509, CredentialBasic}
+	kp, err = NewKeyPackage(cs, x.sig, Credential{Type: CredentialX509, Certificates: [][]byte{{1, 2, 3}}},
+		KeyPackageOptions{Capabilities: &caps}, x.cfg.Rand)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ga.Commit(CommitOptions{Add: [][]byte{kp.KeyPackage()}}); err != nil {
+		t.Fatalf("compatible leaf refused: %v", err)
+	}
+}

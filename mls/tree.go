@@ -26,16 +26,62 @@ type ratchetTree struct {
 	// maintained by writeNode and rollback.
 	encKeys map[string]int
 	sigKeys map[string]leafIndex
+	// members counts non-blank leaves; credInUse counts leaves by
+	// credential type; credSupported counts leaves whose capabilities list
+	// a credential type (for the checks of Section 7.3).
+	members       int
+	credInUse     map[uint16]int
+	credSupported map[uint16]int
+}
+
+// credentialCompatible checks a leaf about to join the tree against the
+// leaves in it (Section 7.3): "Verify that the credential type is supported
+// by all members of the group ... and that the capabilities field of this
+// LeafNode indicates support for all the credential types currently in use
+// by other members."
+func (t *ratchetTree) credentialCompatible(ln *leafNode) error {
+	if t.credSupported[ln.credential.Type] != t.members {
+		return fmt.Errorf("mls: credential type %d is not supported by every member", ln.credential.Type)
+	}
+	for ct, n := range t.credInUse {
+		if n > 0 && !containsUint16(ln.capabilities.Credentials, ct) {
+			return fmt.Errorf("mls: leaf does not support credential type %d in use", ct)
+		}
+	}
+	return nil
+}
+
+func containsUint16(list []uint16, v uint16) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
 }
 
 func (t *ratchetTree) index(x nodeIndex, n node, add bool) {
 	if t.encKeys == nil {
 		t.encKeys, t.sigKeys = map[string]int{}, map[string]leafIndex{}
+		t.credInUse, t.credSupported = map[uint16]int{}, map[uint16]int{}
 	}
 	var enc []byte
 	switch {
 	case n.leaf != nil:
 		enc = n.leaf.encryptionKey
+		d := 1
+		if !add {
+			d = -1
+		}
+		t.members += d
+		t.credInUse[n.leaf.credential.Type] += d
+		seen := map[uint16]bool{}
+		for _, ct := range n.leaf.capabilities.Credentials {
+			if !seen[ct] {
+				seen[ct] = true
+				t.credSupported[ct] += d
+			}
+		}
 		if add {
 			t.sigKeys[string(n.leaf.signatureKey)] = x.leaf()
 		} else if t.sigKeys[string(n.leaf.signatureKey)] == x.leaf() {
