@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -176,7 +177,7 @@ func testQueueCapAllOrNone(t *testing.T, s store.Store) {
 	r := enqueue(t, s, sd)
 	wantErr(t, "send over cap", r.Err, store.ErrQueueFull)
 	var de *store.DeviceError
-	if !errors.As(r.Err, &de) || de.Device != full {
+	if !errors.As(r.Err, &de) || de.Device != full || !strings.Contains(r.Err.Error(), full.String()) {
 		t.Fatalf("error %v does not name device %s", r.Err, full)
 	}
 	checkDepth(t, s, addr(a, 1), 0)
