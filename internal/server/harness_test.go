@@ -23,7 +23,6 @@ import (
 	"github.com/wardchat/ward/internal/bus"
 	"github.com/wardchat/ward/internal/server/blob"
 	"github.com/wardchat/ward/internal/store"
-	"github.com/wardchat/ward/internal/store/sqlite"
 	"github.com/wardchat/ward/pqxdh"
 	wardv1 "github.com/wardchat/ward/proto/ward/v1"
 	"github.com/wardchat/ward/proto/ward/v1/wardv1connect"
@@ -42,11 +41,15 @@ type testEnv struct {
 	t     testing.TB
 	cfg   Config
 	dir   string
-	st    *sqlite.Store
+	st    store.Store
 	srv   *Server
 	http  *httptest.Server
 	clock atomic.Int64 // unix ms offset added to the real clock
 }
+
+// testStoreURL, when set, gives each new test environment a StoreURL (a
+// fresh PostgreSQL schema); by default environments use SQLite.
+var testStoreURL func(t testing.TB) string
 
 // newEnv starts a server on a real SQLite store in a temporary directory
 // behind httptest.
@@ -59,9 +62,12 @@ func newEnv(t testing.TB, mod func(*Config)) *testEnv {
 	if mod != nil {
 		mod(&cfg)
 	}
+	if testStoreURL != nil {
+		cfg.StoreURL = testStoreURL(t)
+	}
 	e := &testEnv{t: t, cfg: cfg, dir: cfg.DataDir}
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(cfg.DataDir, "ward.db"), MaxQueueDepth: cfg.QueueCap})
+	st, _, err := OpenStore(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/wardchat/ward/internal/bus"
 	"github.com/wardchat/ward/internal/server/blob"
-	"github.com/wardchat/ward/internal/store/sqlite"
 )
 
 // restart stops the server and its store and starts new ones on the same
@@ -22,7 +21,7 @@ func (e *testEnv) restart() {
 	e.srv.Close()
 	e.st.Close()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(e.dir, "ward.db"), MaxQueueDepth: e.cfg.QueueCap})
+	st, _, err := OpenStore(ctx, e.cfg)
 	if err != nil {
 		e.t.Fatal(err)
 	}
