@@ -35,6 +35,7 @@ func TestPostgres(t *testing.T) {
 		"LargeBacklog":            TestLargeBacklog,
 		"RestartKeepsUnacked":     TestRestartKeepsUnacked,
 		"CoreErrors":              TestCoreErrors,
+		"HostileInput":            TestHostileInput,
 	} {
 		t.Run(name, f)
 	}
