@@ -93,6 +93,9 @@ func (s *Server) send(ctx context.Context, who store.Address, req *wardv1.SendRe
 	if recipient.Status == store.StatusBanned || recipient.Status == store.StatusSuspended {
 		return sendResult{}, errorf(CodePermission, "recipient account is not accepting messages")
 	}
+	if len(rdevs) == 0 {
+		return sendResult{}, errorf(CodeNotFound, "recipient account has no devices")
+	}
 	sdevs, senderVersion := rdevs, recipient.DeviceListVersion
 	if conv != who.Account {
 		sender, devs, err := s.accounts.get(ctx, s.st, who.Account)
