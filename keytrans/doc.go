@@ -20,7 +20,9 @@
 //
 // # Log side
 //
-// A Sequencer turns AppendRequests into entries (version = previous + 1,
+// CheckAccountUpdate and CheckHandleUpdate validate an uploaded value
+// against the label's current one (signatures, prev_value_hash chain,
+// device-list version). A Sequencer turns AppendRequests into entries (version = previous + 1,
 // prev_entry = previous leaf hash, non-decreasing timestamps) and computes
 // the Merkle tree hashes to store with golang.org/x/mod/sumdb/tlog, reading
 // older hashes through a HashStorage. ProveInclusion, ProveConsistency,
@@ -50,7 +52,8 @@
 // Every device of an account runs Monitor.Scan over new entries (after
 // Verifier.VerifyCheckpoint) and gets an Alert, with publishable Evidence,
 // for any entry for its own labels that it or an approved sibling did not
-// author, and for gaps, duplicates or broken chains. An Auditor replays the
+// author, and for gaps, duplicates or broken chains. NewAuthoredKey computes
+// the key of an upload to record as authored. An Auditor replays the
 // whole log, recomputes the root and reports every broken invariant.
 //
 // # What phase 1 does not give

@@ -3,7 +3,6 @@ package keytrans
 import (
 	"bytes"
 	"testing"
-	"time"
 )
 
 func FuzzParseEntry(f *testing.F) {
@@ -223,4 +222,24 @@ func FuzzParseCosignatureLines(f *testing.F) {
 	})
 }
 
-var _ = time.Second
+
+
+// FuzzCheckAccountUpdate opens client uploads on the log side.
+func FuzzCheckAccountUpdate(f *testing.F) {
+	w := newWorld(f, "fuzz-update")
+	a := w.newAccount()
+	v0 := w.stateValue(a, a.aik)
+	w.appendValue(a.label(), v0, true)
+	w.addDevice(a)
+	f.Add(w.stateValue(a, a.aik))
+	f.Add(v0)
+	f.Fuzz(func(t *testing.T, next []byte) {
+		st, list, err := CheckAccountUpdate(a.label(), v0, next)
+		if err != nil {
+			return
+		}
+		if st.AccountID != a.aid || list.AccountID != a.aid || st.PrevValueHash != ValueHash(v0) {
+			t.Fatal("accepted an update that does not chain to the account")
+		}
+	})
+}
