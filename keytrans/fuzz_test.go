@@ -222,8 +222,6 @@ func FuzzParseCosignatureLines(f *testing.F) {
 	})
 }
 
-
-
 // FuzzCheckAccountUpdate opens client uploads on the log side.
 func FuzzCheckAccountUpdate(f *testing.F) {
 	w := newWorld(f, "fuzz-update")
