@@ -141,11 +141,15 @@ func (c *Client) refreshContact(ctx context.Context, handle string, aid *identit
 		c.identityChanged(ctx, ct, aik)
 		return nil, fmt.Errorf("%w: %s", ErrIdentityChanged, ct.rec.Handle)
 	}
-	if ct.rec.PendingAIK != nil {
-		// The server went back to the pinned key; nothing left pending.
-		ct.rec.PendingAIK = nil
-	}
+	dirty := ct.rec.PendingAIK != nil || ct.rec.Handle != h
+	// Back on the pinned key: nothing left pending.
+	ct.rec.PendingAIK = nil
 	ct.rec.Handle = h
+	if !dirty && bytes.Equal(ct.rec.List, m.GetSignedDeviceList()) {
+		// The very list verified before: nothing to verify or store (the
+		// common case on every send, which saves a commit).
+		return ct, nil
+	}
 	return c.acceptList(ctx, ct, m.GetSignedDeviceList(), true)
 }
 
