@@ -274,3 +274,36 @@ func TestOpenCheckpointPolicy(t *testing.T) {
 		}
 	}
 }
+
+// A log that does not know the witness's size starts with "old 0", learns
+// the size from the 409 body, and retries (tlog-witness: "a client MAY
+// initially make a request with a old size of zero to obtain it").
+func TestWitnessConflictRecovery(t *testing.T) {
+	w := newWorld(t, "witness-409")
+	for range 7 {
+		w.publish(w.newAccount())
+	}
+	w.checkpoint() // witnesses now at size 7
+	for range 5 {
+		w.publish(w.newAccount())
+	}
+	root, _ := TreeHash(w.hashes, w.seq.Size)
+	cp, _ := w.signer.SignCheckpoint(&Checkpoint{Origin: testOrigin, Size: w.seq.Size, Hash: root})
+	wt, stored := w.witnesses[1], w.wstate[1]
+	r, _ := ParseAddCheckpointRequest((&AddCheckpointRequest{OldSize: 0, Checkpoint: cp}).Marshal())
+	_, _, err := wt.AddCheckpoint(r, stored, w.now)
+	we := witnessStatus(t, err)
+	if we.Status != 409 {
+		t.Fatal(err)
+	}
+	size, err := parseDecimal(strings.TrimSuffix(string(we.ConflictBody()), "\n"))
+	if err != nil || size != 7 {
+		t.Fatalf("409 body %q", we.ConflictBody())
+	}
+	p, _ := ProveConsistency(w.hashes, size, w.seq.Size)
+	r, _ = ParseAddCheckpointRequest((&AddCheckpointRequest{OldSize: size, Proof: p, Checkpoint: cp}).Marshal())
+	st, line, err := wt.AddCheckpoint(r, stored, w.now)
+	if err != nil || st.Size != w.seq.Size || st.Hash != root || len(line) == 0 {
+		t.Fatalf("retry: %v", err)
+	}
+}
