@@ -244,3 +244,28 @@ func TestConcurrentSends(t *testing.T) {
 	}
 	alice.waitFor("replies", waitLong, func(evs []Event) bool { return len(msgTexts(evs)) == each })
 }
+
+// TestNoteToSelf: a message to one's own handle reaches the account's
+// other devices as a sent sync; with no other device it is refused.
+func TestNoteToSelf(t *testing.T) {
+	ts := startServer(t, nil)
+	ctx := context.Background()
+	a1 := register(t, ts.URL, "alice")
+	if _, err := a1.Send(ctx, "alice", "nobody to read this"); err == nil {
+		t.Fatal("a note to self with no other device was accepted")
+	}
+	a2 := link(t, a1, "alice-2")
+	a2.start()
+	if _, err := a1.Send(ctx, "Alice", "note to self"); err != nil {
+		t.Fatal(err)
+	}
+	evs := a2.waitFor("note", waitLong, func(evs []Event) bool { return len(syncTexts(evs)) == 1 })
+	for _, ev := range evs {
+		if s, ok := ev.(*SentSyncEvent); ok && (s.To != a1.AccountID() || s.ToHandle != "alice" || s.Text != "note to self") {
+			t.Fatalf("sent sync %+v", s)
+		}
+	}
+	if n := len(msgTexts(evs)); n != 0 {
+		t.Fatalf("%d message events for a note to self", n)
+	}
+}
