@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"crypto/rand"
+	"slices"
 	"testing"
 
 	"github.com/wardchat/ward/client/internal/db"
@@ -197,4 +198,26 @@ func BenchmarkHandleDeliveriesBatch(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestHandleDeliveryReorderAndDrop: a server that reorders deliveries or
+// drops one does not stop the others from decrypting.
+func TestHandleDeliveryReorderAndDrop(t *testing.T) {
+	p := newPair(t, 5)
+	ctx := context.Background()
+	for _, i := range []int{3, 0, 4, 1} { // 2 is dropped
+		if err := p.bob.handleDelivery(ctx, p.delivery(p.envelopes[i])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs := p.bob.waitFor("four messages", waitLong, func(evs []Event) bool { return len(msgTexts(evs)) == 4 })
+	want := []string{"fuzz seed d", "fuzz seed a", "fuzz seed e", "fuzz seed b"}
+	if got := msgTexts(evs); !slices.Equal(got, want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	// The dropped one still decrypts when it finally comes.
+	if err := p.bob.handleDelivery(ctx, p.delivery(p.envelopes[2])); err != nil {
+		t.Fatal(err)
+	}
+	p.bob.waitFor("the late one", waitLong, func(evs []Event) bool { return count(msgTexts(evs), "fuzz seed c") == 1 })
 }
