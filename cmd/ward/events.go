@@ -192,11 +192,11 @@ func safeFileName(name string) string {
 		}
 		return r
 	}, name)
-	name = strings.TrimLeft(strings.TrimSpace(name), ".")
 	for len(name) > 200 {
 		_, size := utf8.DecodeLastRuneInString(name)
 		name = name[:len(name)-size]
 	}
+	name = strings.TrimRightFunc(strings.TrimLeftFunc(name, func(r rune) bool { return r == '.' || unicode.IsSpace(r) }), unicode.IsSpace)
 	if name == "" {
 		return "attachment"
 	}
