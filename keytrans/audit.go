@@ -133,7 +133,7 @@ func (a *Auditor) Add(entries [][]byte) error {
 func (a *Auditor) Size() int64 { return a.size }
 
 // Report compares the replayed tree with a checkpoint (whose signature the
-// caller verified) and returns the findings so far. A checkpoint larger than
+// caller verified, e.g. with OpenLogCheckpoint) and returns the findings so far. A checkpoint larger than
 // the replay is compared with nothing and does not match.
 func (a *Auditor) Report(c *Checkpoint) *AuditReport {
 	r := &AuditReport{Size: a.size, Violations: append([]Violation(nil), a.violations...)}

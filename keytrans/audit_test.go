@@ -33,7 +33,11 @@ func TestAuditorHonest(t *testing.T) {
 		w.appendValue(HandleLabel(a.aid.String()[:8]), mustMarshal(t, &HandleBinding{Handle: a.aid.String()[:8], AccountID: a.aid}), true)
 	}
 	root, _ := TreeHash(w.hashes, w.seq.Size)
-	r, err := Audit(w.entries, &Checkpoint{Origin: testOrigin, Size: w.seq.Size, Hash: root})
+	sc, err := OpenLogCheckpoint(w.checkpoint(), w.logKey())
+	if err != nil || sc.Hash != root {
+		t.Fatalf("OpenLogCheckpoint: %v", err)
+	}
+	r, err := Audit(w.entries, &sc.Checkpoint)
 	if err != nil || !r.OK() {
 		t.Fatalf("honest log: %+v, %v", r, err)
 	}

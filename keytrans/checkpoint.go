@@ -405,6 +405,17 @@ func (v trustedVerifier) Name() string            { return v.name }
 func (v trustedVerifier) KeyHash() uint32         { return v.hash }
 func (v trustedVerifier) Verify(_, _ []byte) bool { return true }
 
+// OpenLogCheckpoint verifies only the log's signature on a checkpoint note,
+// for auditors and evidence checkers that judge the log itself rather than
+// its witnessing. Clients use OpenCheckpoint.
+func OpenLogCheckpoint(msg []byte, log LogKey) (*SignedCheckpoint, error) {
+	sc, err := openLogSigned(msg, log, false)
+	if err != nil {
+		return nil, err
+	}
+	return sc.SignedCheckpoint, nil
+}
+
 type signedCheckpoint struct {
 	*SignedCheckpoint
 	logSig     note.Signature
