@@ -67,6 +67,9 @@ next ` + "`ward listen`" + ` or ` + "`ward chat`" + ` sends it.`,
 					return fmt.Errorf("%s is a directory: --file sends one file", file)
 				}
 			} else if len(args) == 1 {
+				if isTerminal(a.stdin) {
+					fmt.Fprintln(a.stderr, "type the message, then press Ctrl-D on a line of its own")
+				}
 				b, err := io.ReadAll(io.LimitReader(a.stdin, client.MaxTextSize+1))
 				if err != nil {
 					return fmt.Errorf("reading the message from standard input: %v", err)
@@ -101,7 +104,11 @@ next ` + "`ward listen`" + ` or ` + "`ward chat`" + ` sends it.`,
 						return err
 					}
 				}
-				fmt.Fprintf(a.stderr, "cannot reach the server at %s now: the message to %s is queued on this device; the next `ward listen` or `ward chat` sends it\n", a.server, handle)
+				why := fmt.Sprintf("cannot reach the server at %s now", a.server)
+				if ctx.Err() != nil {
+					why = "interrupted"
+				}
+				fmt.Fprintf(a.stderr, "%s: the message to %s is queued on this device; the next `ward listen` or `ward chat` sends it\n", why, handle)
 				return nil
 			}
 			if err != nil {
