@@ -54,12 +54,12 @@ func TestTwoAccountsTwoDevices(t *testing.T) {
 	}
 	check := func(d *device, received []string, synced []string) {
 		t.Helper()
-		evs := d.waitFor("messages", waitLong, func(evs []Event) bool {
+		d.waitFor("messages", waitLong, func(evs []Event) bool {
 			return countAll(msgTexts(evs), received) && countAll(syncTexts(evs), synced)
 		})
 		// Exactly once, and nothing else.
 		time.Sleep(200 * time.Millisecond)
-		evs = d.snapshot()
+		evs := d.snapshot()
 		got, gotSync := msgTexts(evs), syncTexts(evs)
 		if len(got) != len(received) || len(gotSync) != len(synced) {
 			t.Errorf("%s: %d messages and %d sent-syncs, want %d and %d: %s", d.name, len(got), len(gotSync), len(received), len(synced), describe(evs))

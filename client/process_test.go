@@ -236,10 +236,10 @@ func TestServerRestart(t *testing.T) {
 	for _, d := range []*device{a1, a2} {
 		d.waitFor("all of bob's", waitLong, func(evs []Event) bool { return countAll(msgTexts(evs), toAlice) })
 	}
-	evs := b1.waitFor("all of alice's", waitLong, func(evs []Event) bool { return countAll(msgTexts(evs), toBob) })
+	b1.waitFor("all of alice's", waitLong, func(evs []Event) bool { return countAll(msgTexts(evs), toBob) })
 	time.Sleep(300 * time.Millisecond)
 	for _, d := range []*device{a1, a2, b1} {
-		evs = d.snapshot()
+		evs := d.snapshot()
 		want := toAlice
 		if d == b1 {
 			want = toBob
@@ -317,10 +317,10 @@ func TestCrashDuringBurst(t *testing.T) {
 		t.Log("every send succeeded: each was retried across the restart")
 	}
 	t.Logf("%d of %d sends acknowledged", len(acked), total)
-	evs := bob.waitFor("acknowledged sends", 2*waitLong, func(evs []Event) bool { return countAll(msgTexts(evs), acked) })
+	bob.waitFor("acknowledged sends", 2*waitLong, func(evs []Event) bool { return countAll(msgTexts(evs), acked) })
 	// Let the outbox deliver the rest, then check for duplicates.
 	time.Sleep(2 * outboxInterval)
-	evs = bob.snapshot()
+	evs := bob.snapshot()
 	got := msgTexts(evs)
 	for _, m := range acked {
 		if n := count(got, m); n != 1 {
