@@ -53,6 +53,15 @@ func TestLookupHonest(t *testing.T) {
 		!got.State.AIK.Equal(alice.aik.Public()) || got.State.AccountID != alice.aid {
 		t.Fatalf("unexpected result %+v", got)
 	}
+	// The new state shares nothing with the old one.
+	snapshot := mustMarshal(t, bob)
+	scratch := bob1.Clone()
+	bob1.Contacts[LabelID{0xff}] = ContactRecord{Version: 9}
+	bob1.CheckpointNote[0] ^= 1
+	if !bytes.Equal(snapshot, mustMarshal(t, bob)) {
+		t.Fatal("returned state aliases the input")
+	}
+	bob1 = scratch
 	// Alice links a device: version 1; Bob's next lookup carries a
 	// consistency proof from the size he stored.
 	w.addDevice(alice)
