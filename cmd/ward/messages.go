@@ -153,6 +153,8 @@ type streamOptions struct {
 	timeout time.Duration
 	saveDir string
 	plain   bool // chat: line mode even on a terminal
+
+	endOnInput bool // the end of input ends the stream even with --count
 }
 
 func (o *streamOptions) register(cmd *cobra.Command) {
@@ -260,6 +262,7 @@ func (a *app) stream(parent context.Context, o streamOptions, peer string, in io
 	switch {
 	case in != nil && !o.plain && !a.json && isTerminal(in) && isTerminal(a.stdout):
 		fmt.Fprintf(a.stderr, "chatting with %s\n", peer)
+		o.endOnInput = true // the user left the UI
 		w, stop := a.startTUI(ctx, c, peer, inputDone)
 		defer stop()
 		ui := *a
@@ -323,7 +326,7 @@ func (a *app) streamLoop(ctx, parent context.Context, o streamOptions, c *client
 			if err != nil {
 				return false, err
 			}
-			if o.count == 0 {
+			if o.count == 0 || o.endOnInput {
 				return false, nil
 			}
 		case err := <-runErr:
