@@ -34,7 +34,8 @@ type OwnRecord struct {
 // ClientState is the key-transparency state a client persists: it is the
 // security boundary (notes/key-transparency.md, Section 6). Treat it as a
 // value: Verifier and Monitor methods return new states and never modify
-// the one they are given.
+// the one they are given. Store it where only the client can write it: the
+// stored checkpoint's signatures are not verified again on later lookups.
 //
 // Encoding:
 //
@@ -162,6 +163,14 @@ func ParseClientState(data []byte) (*ClientState, error) {
 		return nil, errors.New("keytrans: client state has a tree but no checkpoint")
 	}
 	st.Size, st.MonitorCursor = int64(size), int64(cursor)
+	if len(cp) > 0 {
+		// The stored note must describe the stored tree.
+		text, _, ok := bytes.Cut(cp, []byte("\n\n"))
+		c, err := ParseCheckpointBody(append(bytes.Clone(text), '\n'))
+		if !ok || err != nil || c.Size != st.Size || c.Hash != st.Root {
+			return nil, errors.New("keytrans: client state checkpoint does not match its tree")
+		}
+	}
 	var prev *LabelID
 	for !contacts.Empty() {
 		var id LabelID
