@@ -28,12 +28,18 @@ const (
 )
 
 // Limits of a Content, in bytes or items.
+//
+// MaxContentSize keeps every session envelope under the server's default
+// envelope limit (64 KiB, docs/API.md) after franking (101 bytes), the
+// ratchet header and tag, and a PQXDH initial header (about 1.3 KiB), so a
+// message the SDK accepts is never refused by the server for its size;
+// longer texts travel as attachments.
 const (
-	MaxTextSize        = 1 << 20 // text or caption
-	MaxAttachments     = 32
-	MaxReceiptIDs      = 1024
-	messageIDSize      = 16
-	maxPointerEncoding = 1<<16 - 1
+	MaxContentSize = 56 << 10
+	MaxTextSize    = 32 << 10 // text or caption
+	MaxAttachments = 16
+	MaxReceiptIDs  = 1024
+	messageIDSize  = 16
 )
 
 // Content is the application message inside the franked plaintext (package
@@ -89,7 +95,7 @@ func (c *Content) Marshal() ([]byte, error) {
 			break
 		}
 		if len(c.Attachments) == 0 || len(c.Attachments) > MaxAttachments || len(c.Receipts) != 0 {
-			return nil, errors.New("client: attachment content needs 1..32 pointers")
+			return nil, errors.New("client: attachment content needs 1..16 pointers")
 		}
 		var perr error
 		b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) {
@@ -117,12 +123,22 @@ func (c *Content) Marshal() ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("client: unknown content kind %d", c.Kind)
 	}
-	return b.Bytes()
+	enc, err := b.Bytes()
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	if len(enc) > MaxContentSize {
+		return nil, fmt.Errorf("client: message content of %d bytes exceeds %d; send long texts as attachments", len(enc), MaxContentSize)
+	}
+	return enc, nil
 }
 
 // ParseContent decodes a Content, rejecting unknown versions and kinds,
 // invalid UTF-8, fields over their limits and trailing bytes.
 func ParseContent(data []byte) (*Content, error) {
+	if len(data) > MaxContentSize {
+		return nil, errContent
+	}
 	s := cryptobyte.String(data)
 	var version, kind uint8
 	c := new(Content)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -316,5 +317,35 @@ func TestSafetyNumberSymmetric(t *testing.T) {
 	c, err := carol.SafetyNumber(ctx, "bob")
 	if err != nil || c.Digits() == a.Digits() {
 		t.Fatalf("another pair has the same safety number (%v)", err)
+	}
+}
+
+// TestLongText: the longest text the SDK accepts fits the server's default
+// envelope limit even in a first (PQXDH) message; a longer one is refused
+// locally and nothing is queued.
+func TestLongText(t *testing.T) {
+	ts := startServer(t, nil)
+	ctx := context.Background()
+	alice := register(t, ts.URL, "alice")
+	bob := register(t, ts.URL, "bob")
+	bob.start()
+	long := strings.Repeat("é", MaxTextSize/2)
+	if _, err := alice.Send(ctx, "bob", long); err != nil {
+		t.Fatalf("Send of %d bytes: %v", len(long), err)
+	}
+	bob.waitFor("long text", waitLong, func(evs []Event) bool { return count(msgTexts(evs), long) == 1 })
+	_, err := alice.Send(ctx, "bob", long+"x")
+	if err == nil || errors.Is(err, ErrQueued) {
+		t.Fatalf("over-long text: %v", err)
+	}
+	err = alice.db.View(ctx, func(tx *db.Tx) error {
+		out, err := tx.Outbox()
+		if len(out) != 0 {
+			t.Errorf("%d messages left in the outbox", len(out))
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
