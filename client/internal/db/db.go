@@ -26,6 +26,11 @@ import (
 // on it to tell "absent" from a failure.
 var ErrNotFound = errors.New("db: not found")
 
+// SchemaVersion is stored in the database's user_version. Open refuses a
+// database with a higher version (written by a newer SDK); later versions
+// migrate from the lower ones here.
+const SchemaVersion = 1
+
 // FileName is the database file inside the data directory.
 const FileName = "client.db"
 
@@ -101,7 +106,16 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 	s.SetMaxIdleConns(1)
 	s.SetConnMaxLifetime(0)
 	s.SetConnMaxIdleTime(0)
-	if _, err := s.ExecContext(ctx, schema); err != nil {
+	var version int
+	if err := s.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("db: %w", err)
+	}
+	if version > SchemaVersion {
+		s.Close()
+		return nil, fmt.Errorf("db: %s was written by a newer SDK (schema %d, this one knows %d)", path, version, SchemaVersion)
+	}
+	if _, err := s.ExecContext(ctx, schema+fmt.Sprintf("PRAGMA user_version = %d;", SchemaVersion)); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("db: schema: %w", err)
 	}

@@ -171,3 +171,19 @@ func TestReceipts(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestNewerSchemaRefused(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	d, err := Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.sql.ExecContext(ctx, `PRAGMA user_version = 99`); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	if _, err := Open(ctx, dir); err == nil {
+		t.Fatal("a database from a newer SDK was opened")
+	}
+}
