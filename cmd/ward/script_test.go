@@ -2,10 +2,16 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log"
 	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -18,6 +24,10 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	"google.golang.org/protobuf/proto"
+
+	wardv1 "github.com/wardchat/ward/proto/ward/v1"
+	"github.com/wardchat/ward/proto/ward/v1/wardv1connect"
 )
 
 // The scripts in testdata/script run the real ward command (this test
@@ -41,6 +51,7 @@ func TestScripts(t *testing.T) {
 	}
 	bin := buildWardd(t)
 	servers := &serverSet{m: map[*testscript.TestScript]*exec.Cmd{}}
+	proxies := &proxySet{m: map[*testscript.TestScript]*hostileProxy{}}
 	testscript.Run(t, testscript.Params{
 		Dir:                 filepath.Join("testdata", "script"),
 		RequireExplicitExec: true,
@@ -55,6 +66,8 @@ func TestScripts(t *testing.T) {
 			"wardd-start": func(ts *testscript.TestScript, neg bool, args []string) { servers.start(ts, bin, args) },
 			"wardd-stop":  func(ts *testscript.TestScript, neg bool, args []string) { servers.stop(ts) },
 			"grab":        grab,
+			"proxy-start": func(ts *testscript.TestScript, neg bool, args []string) { proxies.start(ts) },
+			"proxy-swap":  func(ts *testscript.TestScript, neg bool, args []string) { proxies.swap(ts, args) },
 			"json-lines":  jsonLines,
 		},
 	})
@@ -199,4 +212,108 @@ func jsonLines(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		ts.Fatalf("json-lines: no line has %v", args)
 	}
+}
+
+// A hostile server, for the identity-change scripts: a reverse proxy in
+// front of wardd that, once told to, answers lookups of one handle with
+// another account (its key and device list), under the handle asked for.
+
+type proxySet struct {
+	mu sync.Mutex
+	m  map[*testscript.TestScript]*hostileProxy
+}
+
+type hostileProxy struct {
+	target string
+	rp     *httputil.ReverseProxy
+	hc     *http.Client
+	mu     sync.Mutex
+	swaps  map[string]string
+}
+
+// start puts a proxy in front of $WARD_SERVER and points WARD_SERVER at it.
+func (s *proxySet) start(ts *testscript.TestScript) {
+	target, err := url.Parse(ts.Getenv("WARD_SERVER"))
+	ts.Check(err)
+	h := &hostileProxy{target: target.String(), rp: httputil.NewSingleHostReverseProxy(target),
+		hc: &http.Client{Transport: &http.Transport{DisableCompression: true}}, swaps: map[string]string{}}
+	h.rp.ErrorLog = log.New(io.Discard, "", 0) // clients hanging up mid-stream
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ts.Check(err)
+	srv := &http.Server{Handler: h}
+	go srv.Serve(ln)
+	ts.Defer(func() { srv.Close() })
+	s.mu.Lock()
+	s.m[ts] = h
+	s.mu.Unlock()
+	ts.Setenv("WARD_SERVER", "http://"+ln.Addr().String())
+}
+
+// swap HANDLE OTHER makes lookups of HANDLE return OTHER's account;
+// swap with no arguments ends every swap.
+func (s *proxySet) swap(ts *testscript.TestScript, args []string) {
+	s.mu.Lock()
+	h := s.m[ts]
+	s.mu.Unlock()
+	if h == nil || len(args) != 0 && len(args) != 2 {
+		ts.Fatalf("usage: proxy-start, then proxy-swap [HANDLE OTHER]")
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(args) == 0 {
+		clear(h.swaps)
+		return
+	}
+	h.swaps[args[0]] = args[1]
+}
+
+func (h *hostileProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == wardv1connect.AccountServiceLookupProcedure {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		var req wardv1.LookupRequest
+		if proto.Unmarshal(body, &req) == nil && req.GetHandle() != "" {
+			h.mu.Lock()
+			other, ok := h.swaps[req.GetHandle()]
+			h.mu.Unlock()
+			if ok {
+				h.lookupAs(w, r, req.GetHandle(), other)
+				return
+			}
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	h.rp.ServeHTTP(w, r)
+}
+
+func (h *hostileProxy) lookupAs(w http.ResponseWriter, r *http.Request, asked, other string) {
+	body, _ := proto.Marshal(&wardv1.LookupRequest{Who: &wardv1.LookupRequest_Handle{Handle: other}})
+	out, _ := http.NewRequestWithContext(r.Context(), http.MethodPost, h.target+r.URL.Path, bytes.NewReader(body))
+	for k, v := range r.Header {
+		if k != "Accept-Encoding" && k != "Content-Length" {
+			out.Header[k] = v
+		}
+	}
+	res, err := h.hc.Do(out)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	defer res.Body.Close()
+	resBody, _ := io.ReadAll(res.Body)
+	var msg wardv1.LookupResponse
+	if res.StatusCode == http.StatusOK && proto.Unmarshal(resBody, &msg) == nil {
+		msg.Handle = asked
+		resBody, _ = proto.Marshal(&msg)
+	}
+	for k, v := range res.Header {
+		if k != "Content-Length" {
+			w.Header()[k] = v
+		}
+	}
+	w.WriteHeader(res.StatusCode)
+	w.Write(resBody)
 }
