@@ -243,7 +243,13 @@ func (g *Group) applyProposals(props []resolvedProposal, committer sender) (*app
 		if bytes.Equal(ln.encryptionKey, old.encryptionKey) {
 			return nil, errors.New("mls: update does not change the encryption key")
 		}
-		if err := g.validateLeaf(ln, a.extensions, g.gc.groupID, l); err != nil {
+		// Proposals by reference were fully validated when received
+		// (storeProposal); only checks that depend on this commit remain.
+		if rp.ref == nil {
+			if err := g.validateLeaf(ln, a.extensions, g.gc.groupID, l); err != nil {
+				return nil, err
+			}
+		} else if err := leafSupports(ln, a.extensions); err != nil {
 			return nil, err
 		}
 		g.tree.blankPath(l)
@@ -269,8 +275,10 @@ func (g *Group) applyProposals(props []resolvedProposal, committer sender) (*app
 	now := g.cfg.now()
 	for _, rp := range adds {
 		kp := rp.p.add
-		if err := validateKeyPackage(g.s, kp, now, g.cfg.ValidateCredential); err != nil {
-			return nil, err
+		if rp.ref == nil {
+			if err := validateKeyPackage(g.s, kp, now, g.cfg.ValidateCredential); err != nil {
+				return nil, err
+			}
 		}
 		if err := leafSupports(&kp.leafNode, a.extensions); err != nil {
 			return nil, err
