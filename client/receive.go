@@ -343,16 +343,17 @@ func (c *Client) receiveOne(tx *db.Tx, s *self, it *inbound) (Event, error) {
 		return refuse("does not decrypt")
 	}
 	// DESIGN.md section 2: "The receiver rejects any message whose
-	// commitment does not open." The commitment the server tagged is not
-	// part of the Delivery frame yet (see docs/SDK.md), so the commitment is
-	// recomputed from the opening; Open still checks the encoding and the
-	// opening.
-	fp, err := franking.ParsePlaintext(pt)
-	if err != nil {
-		return refuse("malformed franked plaintext")
+	// commitment does not open." The commitment is the one the sender gave
+	// the server and the server's tag binds (Delivery.commitment): the
+	// proto says the receiver MUST check that the plaintext opens exactly
+	// it, or a report of the message could not be verified.
+	if len(d.GetCommitment()) != franking.CommitmentSize {
+		return refuse("no franking commitment")
 	}
-	cm := fp.Commitment()
-	if _, err := franking.Open(pt, cm); err != nil {
+	var cm franking.Commitment
+	copy(cm[:], d.GetCommitment())
+	fp, err := franking.Open(pt, cm)
+	if err != nil {
 		return refuse("franking commitment does not open")
 	}
 	content, err := ParseContent(fp.Content)

@@ -13,8 +13,9 @@ import (
 // pair is two registered clients, alice and bob, where bob has verified
 // alice and alice holds ready-made envelopes for bob.
 type pair struct {
-	alice, bob *device
-	envelopes  [][]byte // for bob's device 1, in order
+	alice, bob  *device
+	envelopes   [][]byte          // for bob's device 1, in order
+	commitments map[string][]byte // by envelope
 }
 
 // newPair registers alice and bob and encrypts n messages from alice to
@@ -23,7 +24,7 @@ func newPair(tb testing.TB, n int) *pair {
 	tb.Helper()
 	ts := startServer(tb, nil)
 	ctx := context.Background()
-	p := &pair{alice: register(tb, ts.URL, "alice"), bob: register(tb, ts.URL, "bob")}
+	p := &pair{alice: register(tb, ts.URL, "alice"), bob: register(tb, ts.URL, "bob"), commitments: map[string][]byte{}}
 	a := p.alice.Client
 	if _, err := p.bob.refreshContact(ctx, "alice", nil); err != nil {
 		tb.Fatal(err)
@@ -43,6 +44,7 @@ func newPair(tb testing.TB, n int) *pair {
 			tb.Fatal(err)
 		}
 		p.envelopes = append(p.envelopes, req.Copies[0].Envelope)
+		p.commitments[string(req.Copies[0].Envelope)] = req.Commitment
 	}
 	return p
 }
@@ -52,7 +54,8 @@ func (p *pair) delivery(envelope []byte) *wardv1.Delivery {
 	rand.Read(mid)
 	aid, bid := p.alice.AccountID(), p.bob.AccountID()
 	return &wardv1.Delivery{Seq: 1, MessageId: mid, SenderAccountId: aid[:], SenderDeviceId: 1,
-		TimestampMs: 1700000000000, Conversation: bid[:], Envelope: envelope, FrankingTag: make([]byte, 36)}
+		TimestampMs: 1700000000000, Conversation: bid[:], Envelope: envelope, FrankingTag: make([]byte, 36),
+		Commitment: p.commitments[string(envelope)]}
 }
 
 // FuzzHandleDelivery feeds attacker-controlled envelopes (as a hostile
@@ -220,4 +223,36 @@ func TestHandleDeliveryReorderAndDrop(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.bob.waitFor("the late one", waitLong, func(evs []Event) bool { return count(msgTexts(evs), "fuzz seed c") == 1 })
+}
+
+// TestCommitmentMismatch: a delivery whose plaintext does not open the
+// commitment the server tagged (a sender that lied to the server, or a
+// server that swapped commitments) is refused, as is one without a
+// commitment; the genuine delivery is then accepted.
+func TestCommitmentMismatch(t *testing.T) {
+	p := newPair(t, 1)
+	ctx := context.Background()
+	env := p.envelopes[0]
+	wrong := p.delivery(env)
+	wrong.Commitment = append([]byte(nil), wrong.Commitment...)
+	wrong.Commitment[0] ^= 1
+	missing := p.delivery(env)
+	missing.Commitment = nil
+	for _, d := range []*wardv1.Delivery{wrong, missing} {
+		if err := p.bob.handleDelivery(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.bob.handleDelivery(ctx, p.delivery(env)); err != nil {
+		t.Fatal(err)
+	}
+	evs := p.bob.waitFor("two refusals and the message", waitLong, func(evs []Event) bool { return len(evs) == 3 })
+	for i, reason := range []string{"franking commitment does not open", "no franking commitment"} {
+		if r, ok := evs[i].(*MessageRefusedEvent); !ok || r.Reason != reason {
+			t.Fatalf("event %d: %s", i, describe(evs[i:i+1]))
+		}
+	}
+	if len(msgTexts(evs)) != 1 {
+		t.Fatalf("events: %s", describe(evs))
+	}
 }
