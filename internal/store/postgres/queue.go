@@ -128,14 +128,14 @@ func (s *Store) enqueue(ctx context.Context, tx pgx.Tx, p *plan.Plan) error {
 		mid[i], sacct[i], sdev[i] = sd.MessageID[:], sd.Sender.Account[:], int64(sd.Sender.Device)
 		ts[i], env[i], tag[i], exp[i] = ms(sd.Timestamp), c.Envelope, nonNil(c.FrankingTag), ms(sd.ExpiresAt)
 	}
-	if _, err := tx.Exec(ctx,
-		`INSERT INTO queue (account_id, device_id, seq, message_id, sender_account, sender_device,
+	// The three writes do not depend on each other's results: send them in
+	// one pipelined round trip.
+	var bt pgx.Batch
+	bt.Queue(`INSERT INTO queue (account_id, device_id, seq, message_id, sender_account, sender_device,
 		                    server_ts, envelope, franking_tag, expires_at)
 		 SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::bigint[], $4::bytea[], $5::bytea[], $6::bigint[],
 		                      $7::bigint[], $8::bytea[], $9::bytea[], $10::bigint[])`,
-		acct, dev, seq, mid, sacct, sdev, ts, env, tag, exp); err != nil {
-		return dbErr("enqueue: insert", err)
-	}
+		acct, dev, seq, mid, sacct, sdev, ts, env, tag, exp)
 
 	acc := p.Accepted()
 	k := len(acc)
@@ -148,17 +148,10 @@ func (s *Store) enqueue(ctx context.Context, tx pgx.Tx, p *plan.Plan) error {
 		ka[i], kd[i], kc[i] = sd.Sender.Account[:], int64(sd.Sender.Device), sd.ClientMessageID[:]
 		km[i], kts[i], kexp[i] = sd.MessageID[:], ms(sd.Timestamp), ms(sd.ExpiresAt)
 	}
-	tagIns, err := tx.Exec(ctx,
-		`INSERT INTO sends (sender_account, sender_device, client_message_id, message_id, server_ts, expires_at)
+	bt.Queue(`INSERT INTO sends (sender_account, sender_device, client_message_id, message_id, server_ts, expires_at)
 		 SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::bytea[], $4::bytea[], $5::bigint[], $6::bigint[])
 		 ON CONFLICT DO NOTHING`,
 		ka, kd, kc, km, kts, kexp)
-	if err != nil {
-		return dbErr("enqueue: idempotency record", err)
-	}
-	if int(tagIns.RowsAffected()) != k {
-		return errRetry // a concurrent batch committed one of these keys
-	}
 
 	var ha [][]byte
 	var hd, hn, hq []int64
@@ -170,12 +163,32 @@ func (s *Store) enqueue(ctx context.Context, tx pgx.Tx, p *plan.Plan) error {
 			hq = append(hq, int64(st.Depth))
 		}
 	}
-	_, err = tx.Exec(ctx,
-		`UPDATE devices d SET next_seq = v.next_seq, queue_depth = v.depth
+	bt.Queue(`UPDATE devices d SET next_seq = v.next_seq, queue_depth = v.depth
 		 FROM unnest($1::bytea[], $2::bigint[], $3::bigint[], $4::bigint[]) AS v(account_id, device_id, next_seq, depth)
 		 WHERE d.account_id = v.account_id AND d.device_id = v.device_id`,
 		ha, hd, hn, hq)
-	return dbErr("enqueue: queue heads", err)
+
+	br := tx.SendBatch(ctx, &bt)
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return dbErr("enqueue: insert", err)
+	}
+	tagIns, err := br.Exec()
+	if err != nil {
+		br.Close()
+		return dbErr("enqueue: idempotency record", err)
+	}
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return dbErr("enqueue: queue heads", err)
+	}
+	if err := br.Close(); err != nil {
+		return dbErr("enqueue", err)
+	}
+	if int(tagIns.RowsAffected()) != k {
+		return errRetry // a concurrent batch committed one of these keys: run again
+	}
+	return nil
 }
 
 // Fetch implements [store.Queue].
