@@ -47,6 +47,10 @@ type testEnv struct {
 	clock atomic.Int64 // unix ms offset added to the real clock
 }
 
+// testTiming, when set, replaces the stream keepalive periods of new
+// test environments.
+var testTiming *timing
+
 // testStoreURL, when set, gives each new test environment a StoreURL (a
 // fresh PostgreSQL schema); by default environments use SQLite.
 var testStoreURL func(t testing.TB) string
@@ -77,7 +81,11 @@ func newEnv(t testing.TB, mod func(*Config)) *testEnv {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewJSONHandler(testLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	srv, err := New(ctx, cfg, log, st, bus.NewLocal(), blobs)
+	tm := timing{pingPeriod: defaultPingPeriod, pongWait: defaultPongWait}
+	if testTiming != nil {
+		tm = *testTiming
+	}
+	srv, err := newServer(ctx, cfg, log, st, bus.NewLocal(), blobs, tm)
 	if err != nil {
 		t.Fatal(err)
 	}

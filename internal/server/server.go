@@ -79,6 +79,15 @@ type Server struct {
 // start) the token key and the franking keyring from the store's Secrets.
 // Close the server before closing the store.
 func New(ctx context.Context, cfg Config, log *slog.Logger, st store.Store, b bus.Bus, blobs blob.Store) (*Server, error) {
+	return newServer(ctx, cfg, log, st, b, blobs, timing{pingPeriod: defaultPingPeriod, pongWait: defaultPongWait})
+}
+
+// timing holds the stream keepalive periods; tests shorten them.
+type timing struct {
+	pingPeriod, pongWait time.Duration
+}
+
+func newServer(ctx context.Context, cfg Config, log *slog.Logger, st store.Store, b bus.Bus, blobs blob.Store, tm timing) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -123,7 +132,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, st store.Store, b bu
 		flushers = 1
 	}
 	s.batch = store.NewBatcher(st, store.BatcherConfig{Flushers: flushers})
-	s.initStreams()
+	s.initStreams(tm)
 	return s, nil
 }
 

@@ -29,11 +29,13 @@ const (
 	// send on this node handed them over (see stream.offer); beyond it the
 	// stream reads the queue instead.
 	maxPendingBytes = 256 << 10
-	// pingPeriod is how often the server pings every stream; it also
-	// re-checks each stream's queue then, repairing lost bus wake-ups.
-	pingPeriod = 30 * time.Second
-	// pongWait is how long a stream may stay silent (no frame, no pong).
-	pongWait = 75 * time.Second
+	// defaultPingPeriod is how often the server pings every stream; it
+	// also re-checks each stream's queue then, repairing lost bus
+	// wake-ups.
+	defaultPingPeriod = 30 * time.Second
+	// defaultPongWait is how long a stream may stay silent (no frame, no
+	// pong) before the server closes it.
+	defaultPongWait = 75 * time.Second
 	// writeWait bounds one frame write.
 	writeWait = 10 * time.Second
 	// maxClientFrame bounds a frame from the client (an Ack is a few bytes).
@@ -56,6 +58,8 @@ type streams struct {
 	closed bool
 	wg     sync.WaitGroup // reader goroutines and the pinger
 	stop   chan struct{}
+
+	pingPeriod, pongWait time.Duration // fixed by New
 }
 
 // stream is one device's open WebSocket. An idle stream owns one goroutine
@@ -88,9 +92,10 @@ type stream struct {
 
 var writeBufferPool sync.Pool
 
-func (s *Server) initStreams() {
+func (s *Server) initStreams(tm timing) {
 	s.streams.byAddr = make(map[store.Address]*stream)
 	s.streams.stop = make(chan struct{})
+	s.streams.pingPeriod, s.streams.pongWait = tm.pingPeriod, tm.pongWait
 	s.upgrader = websocket.Upgrader{
 		ReadBufferSize:  256,
 		WriteBufferSize: 1024,
@@ -120,30 +125,53 @@ func (s *Server) closeStreams() {
 	s.streams.wg.Wait()
 }
 
-// pinger pings every stream and re-checks its queue every pingPeriod.
+// pinger pings every stream and re-checks its queue every pingPeriod. The
+// round is spread over half the period, with a bounded number of pings in
+// flight, so that neither a stuck connection nor 19,000 queue reads at
+// once hold the others up.
 func (s *Server) pinger() {
 	defer s.streams.wg.Done()
-	t := time.NewTicker(pingPeriod)
+	t := time.NewTicker(s.streams.pingPeriod)
 	defer t.Stop()
+	sem := make(chan struct{}, 64)
 	for {
 		select {
 		case <-s.streams.stop:
 			return
 		case <-t.C:
 		}
-		s.streams.mu.Lock()
+		s.streams.mu.RLock()
 		all := make([]*stream, 0, len(s.streams.byAddr))
 		for _, st := range s.streams.byAddr {
 			all = append(all, st)
 		}
-		s.streams.mu.Unlock()
+		s.streams.mu.RUnlock()
+		var spread time.Duration
+		if len(all) > 0 {
+			spread = s.streams.pingPeriod / 2 / time.Duration(len(all))
+		}
 		for _, st := range all {
-			if err := st.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
-				st.close("", "")
-				continue
+			select {
+			case <-s.streams.stop:
+				return
+			case sem <- struct{}{}:
 			}
-			st.needFetch.Store(true)
-			st.wake()
+			go func() {
+				defer func() { <-sem }()
+				if err := st.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
+					st.close("", "")
+					return
+				}
+				st.needFetch.Store(true)
+				st.wake()
+			}()
+			if spread > time.Millisecond {
+				select {
+				case <-s.streams.stop:
+					return
+				case <-time.After(spread):
+				}
+			}
 		}
 	}
 }
@@ -444,6 +472,7 @@ func (st *stream) readLoop() {
 	defer st.s.streams.wg.Done()
 	defer st.close("", "")
 	ws := st.ws
+	pongWait := st.s.streams.pongWait
 	ws.SetReadDeadline(time.Now().Add(pongWait))
 	ws.SetPongHandler(func(string) error {
 		return ws.SetReadDeadline(time.Now().Add(pongWait))
