@@ -43,6 +43,11 @@ func (s *Store) enqueue(ctx context.Context, tx pgx.Tx, p *plan.Plan) error {
 	sends := p.Sends
 	rcpts := p.Recipients()
 	states := make(map[store.Address]*plan.DeviceState, len(rcpts))
+	keys := p.Keys()
+	// Both reads go in one pipelined round trip. They run in order: the
+	// idempotency lookup sees everything committed before the locks were
+	// granted.
+	var rd pgx.Batch
 	if len(rcpts) > 0 {
 		accts := make([][]byte, len(rcpts))
 		devs := make([]int64, len(rcpts))
@@ -50,33 +55,13 @@ func (s *Store) enqueue(ctx context.Context, tx pgx.Tx, p *plan.Plan) error {
 			accts[i] = a.Account[:]
 			devs[i] = int64(a.Device)
 		}
-		rows, err := tx.Query(ctx,
-			`SELECT d.account_id, d.device_id, d.next_seq, d.queue_depth
+		rd.Queue(`SELECT d.account_id, d.device_id, d.next_seq, d.queue_depth
 			 FROM devices d JOIN unnest($1::bytea[], $2::bigint[]) AS k(account_id, device_id)
 			   ON d.account_id = k.account_id AND d.device_id = k.device_id
 			 ORDER BY d.account_id, d.device_id
 			 FOR UPDATE OF d`, accts, devs)
-		if err != nil {
-			return dbErr("enqueue: lock queue heads", err)
-		}
-		for rows.Next() {
-			var (
-				acct             []byte
-				dev, next, depth int64
-			)
-			if err := rows.Scan(&acct, &dev, &next, &depth); err != nil {
-				rows.Close()
-				return dbErr("enqueue: lock queue heads", err)
-			}
-			states[store.Address{Account: store.AccountID(acct), Device: store.DeviceID(dev)}] =
-				&plan.DeviceState{NextSeq: uint64(next), Depth: int(depth)}
-		}
-		if err := rows.Err(); err != nil {
-			return dbErr("enqueue: lock queue heads", err)
-		}
 	}
-
-	if keys := p.Keys(); len(keys) > 0 {
+	if len(keys) > 0 {
 		accts := make([][]byte, len(keys))
 		devs := make([]int64, len(keys))
 		cids := make([][]byte, len(keys))
@@ -85,30 +70,19 @@ func (s *Store) enqueue(ctx context.Context, tx pgx.Tx, p *plan.Plan) error {
 			devs[i] = int64(k.Sender.Device)
 			cids[i] = k.Client[:]
 		}
-		rows, err := tx.Query(ctx,
-			`SELECT s.sender_account, s.sender_device, s.client_message_id, s.message_id, s.server_ts
+		rd.Queue(`SELECT s.sender_account, s.sender_device, s.client_message_id, s.message_id, s.server_ts
 			 FROM sends s JOIN unnest($1::bytea[], $2::bigint[], $3::bytea[]) AS k(a, d, c)
 			   ON s.sender_account = k.a AND s.sender_device = k.d AND s.client_message_id = k.c`,
 			accts, devs, cids)
-		if err != nil {
-			return dbErr("enqueue: idempotency lookup", err)
+	}
+	if rd.Len() > 0 {
+		br := tx.SendBatch(ctx, &rd)
+		if err := readHeadsAndDups(br, p, states, len(rcpts) > 0, len(keys) > 0); err != nil {
+			br.Close()
+			return err
 		}
-		for rows.Next() {
-			var (
-				acct, cid, mid []byte
-				dev, ts        int64
-			)
-			if err := rows.Scan(&acct, &dev, &cid, &mid, &ts); err != nil {
-				rows.Close()
-				return dbErr("enqueue: idempotency lookup", err)
-			}
-			p.MarkDuplicate(plan.Key{
-				Sender: store.Address{Account: store.AccountID(acct), Device: store.DeviceID(dev)},
-				Client: store.ClientMessageID(cid),
-			}, store.MessageID(mid), store.FromMillis(ts))
-		}
-		if err := rows.Err(); err != nil {
-			return dbErr("enqueue: idempotency lookup", err)
+		if err := br.Close(); err != nil {
+			return dbErr("enqueue: read", err)
 		}
 	}
 
@@ -187,6 +161,56 @@ func (s *Store) enqueue(ctx context.Context, tx pgx.Tx, p *plan.Plan) error {
 	}
 	if int(tagIns.RowsAffected()) != k {
 		return errRetry // a concurrent batch committed one of these keys: run again
+	}
+	return nil
+}
+
+// readHeadsAndDups reads the pipelined results of enqueue's two reads:
+// the locked queue heads into states, committed sends into p.
+func readHeadsAndDups(br pgx.BatchResults, p *plan.Plan, states map[store.Address]*plan.DeviceState, heads, dups bool) error {
+	if heads {
+		rows, err := br.Query()
+		if err != nil {
+			return dbErr("enqueue: lock queue heads", err)
+		}
+		for rows.Next() {
+			var (
+				acct             []byte
+				dev, next, depth int64
+			)
+			if err := rows.Scan(&acct, &dev, &next, &depth); err != nil {
+				rows.Close()
+				return dbErr("enqueue: lock queue heads", err)
+			}
+			states[store.Address{Account: store.AccountID(acct), Device: store.DeviceID(dev)}] =
+				&plan.DeviceState{NextSeq: uint64(next), Depth: int(depth)}
+		}
+		if err := rows.Err(); err != nil {
+			return dbErr("enqueue: lock queue heads", err)
+		}
+	}
+	if dups {
+		rows, err := br.Query()
+		if err != nil {
+			return dbErr("enqueue: idempotency lookup", err)
+		}
+		for rows.Next() {
+			var (
+				acct, cid, mid []byte
+				dev, ts        int64
+			)
+			if err := rows.Scan(&acct, &dev, &cid, &mid, &ts); err != nil {
+				rows.Close()
+				return dbErr("enqueue: idempotency lookup", err)
+			}
+			p.MarkDuplicate(plan.Key{
+				Sender: store.Address{Account: store.AccountID(acct), Device: store.DeviceID(dev)},
+				Client: store.ClientMessageID(cid),
+			}, store.MessageID(mid), store.FromMillis(ts))
+		}
+		if err := rows.Err(); err != nil {
+			return dbErr("enqueue: idempotency lookup", err)
+		}
 	}
 	return nil
 }
