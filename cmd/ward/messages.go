@@ -111,6 +111,9 @@ next ` + "`ward listen`" + ` or ` + "`ward chat`" + ` sends it.`,
 				fmt.Fprintf(a.stderr, "%s: the message to %s is queued on this device; the next `ward listen` or `ward chat` sends it\n", why, handle)
 				return nil
 			}
+			if err != nil && strings.EqualFold(handle, c.Handle()) && strings.Contains(err.Error(), "no device to send to") {
+				return fmt.Errorf("%s is this account: a message to yourself goes to your other devices, and this account has none (see `ward devices`)", handle)
+			}
 			if err != nil {
 				return a.explain(err, opContact, handle)
 			}
