@@ -274,6 +274,8 @@ func (a *app) stream(parent context.Context, o streamOptions, peer string, in io
 	case in != nil:
 		fmt.Fprintf(a.stderr, "chatting with %s: type a message and press Enter; /file PATH [caption] sends a file; /quit or Ctrl-D leaves\n", peer)
 		go func() { inputDone <- a.chatInput(ctx, c, peer, in) }()
+	case !a.json:
+		fmt.Fprintf(a.stderr, "listening as %s (device %d) on %s; Ctrl-C stops\n", c.Handle(), c.DeviceID(), a.server)
 	}
 	received := 0
 	runDone, result := a.streamLoop(ctx, parent, o, c, p, runErr, inputDone, &received)
