@@ -29,7 +29,7 @@ func TestSendLimits(t *testing.T) {
 
 	// Envelope size.
 	big := strings.Repeat("x", 1001)
-	if _, err := a1.sendTo(b1, 1, big, b1, b2, a2); codeOf(err) != connect.CodeResourceExhausted || !strings.Contains(err.Error(), "1..1000") {
+	if _, err := a1.sendTo(b1, 1, big, b1, b2, a2); codeOf(err) != connect.CodeResourceExhausted || !strings.Contains(err.Error(), "limit is 1000") {
 		t.Fatalf("oversized envelope: %v", err)
 	}
 	// Recipients per send.

@@ -80,8 +80,11 @@ func (s *Server) send(ctx context.Context, who store.Address, req *wardv1.SendRe
 		return sendResult{}, errorf(CodeExhausted, "%d copies exceed the limit of %d device copies per send", len(copies), s.cfg.MaxRecipientsPerSend)
 	}
 	for i, c := range copies {
-		if n := len(c.GetEnvelope()); n == 0 || n > s.cfg.MaxEnvelopeBytes {
-			return sendResult{}, errorf(CodeExhausted, "copies[%d].envelope is %d bytes; it must be 1..%d", i, n, s.cfg.MaxEnvelopeBytes)
+		switch n := len(c.GetEnvelope()); {
+		case n == 0:
+			return sendResult{}, errorf(CodeInvalid, "copies[%d].envelope is empty", i)
+		case n > s.cfg.MaxEnvelopeBytes:
+			return sendResult{}, errorf(CodeExhausted, "copies[%d].envelope is %d bytes; the limit is %d", i, n, s.cfg.MaxEnvelopeBytes)
 		}
 	}
 
