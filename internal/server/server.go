@@ -18,6 +18,19 @@
 //	POST /v1/blobs, PUT|GET /v1/blobs/{id}  attachments
 //	GET  /healthz, /readyz, /metrics   operations
 //
+// # Delivery
+//
+// A Send is validated against the current device lists of both accounts
+// (cached per account for at most two seconds, and dropped on this node as
+// soon as it accepts a new list), tagged for franking, and committed through
+// a store.Batcher (group commit: one transaction, one fsync, for many
+// sends). The committed entries are then handed straight to the receiving
+// devices' streams on this node; devices connected elsewhere are woken
+// through the bus.Bus. Each stream pushes entries in sequence order, keeps
+// at most 1024 unacknowledged, deletes entries only when the device acks
+// them, and re-reads the queue on connect, on a gap, on a bus wake-up and
+// on its periodic ping, so the durable queue stays the source of truth.
+//
 // # What the server knows
 //
 // DESIGN.md section 1: public keys, signed device lists, prekeys, opaque
