@@ -36,6 +36,8 @@ func TestPostgres(t *testing.T) {
 		"RestartKeepsUnacked":     TestRestartKeepsUnacked,
 		"CoreErrors":              TestCoreErrors,
 		"HostileInput":            TestHostileInput,
+		"ConcurrentSendsOrdered":  TestConcurrentSendsOrdered,
+		"Keepalive":               TestKeepalive,
 	} {
 		t.Run(name, f)
 	}
