@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"connectrpc.com/connect"
@@ -53,6 +54,9 @@ type result struct {
 	Latency           *percentiles     `json:"latency_ms,omitempty"`
 	SendLatency       *percentiles     `json:"send_latency_ms,omitempty"`
 	MaxDispatchLagMs  float64          `json:"max_dispatch_lag_ms,omitempty"`
+	OfferedPerS       float64          `json:"offered_per_s,omitempty"`
+	ServerCPUPerMsgUs float64          `json:"server_cpu_us_per_msg,omitempty"`
+	ClientCPUPerMsgUs float64          `json:"client_cpu_us_per_msg,omitempty"`
 	Connections       int64            `json:"connections,omitempty"`
 	Before            memory           `json:"server_before"`
 	After             memory           `json:"server_after"`
@@ -224,6 +228,15 @@ func (r *receiver) flush() error {
 	return nil
 }
 
+// processCPU returns this process's user + system CPU time.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // execute runs one load as o describes.
 func execute(ctx context.Context, o *options, stderr io.Writer) (*result, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
@@ -335,9 +348,19 @@ func runLoad(ctx context.Context, o *options, a *api, t *target, res *result, er
 	})
 	defer func() { close(flushStop); flusher.Wait() }()
 
-	before, err := readMemory(ctx, a.hc, t)
-	if err != nil {
-		errs.add("metrics")
+	// Measure once the server counts every stream (a stream registers
+	// itself just after the upgrade the client has already seen).
+	var before memory
+	for wait := time.Now().Add(5 * time.Second); ; {
+		before, err = readMemory(ctx, a.hc, t)
+		if err != nil {
+			errs.add("metrics")
+			break
+		}
+		if before.Streams >= int64(len(recvs)) || time.Now().After(wait) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	res.Before = before
 	fmt.Fprintf(stderr, "wardload: %d accounts, %d streams open; sending %d messages (%s)\n", len(accts), len(recvs), messages, o.mode)
@@ -390,6 +413,7 @@ func runLoad(ctx context.Context, o *options, a *api, t *target, res *result, er
 	}
 
 	stopProgress := progress(stderr, "sent", &sent, int64(messages))
+	clientCPU := processCPU()
 	start := time.Now()
 	var senders sync.WaitGroup
 	var maxLag time.Duration
@@ -440,6 +464,9 @@ func runLoad(ctx context.Context, o *options, a *api, t *target, res *result, er
 			maxLag = max(maxLag, time.Since(due))
 		}
 		close(work)
+		if d := time.Since(start); d > 0 {
+			res.OfferedPerS = math.Round(float64(messages) / d.Seconds())
+		}
 	}
 	senders.Wait()
 	stopProgress()
@@ -473,6 +500,10 @@ func runLoad(ctx context.Context, o *options, a *api, t *target, res *result, er
 		time.Sleep(20 * time.Millisecond)
 	}
 	res.After = after
+	if res.Delivered = trk.complete.Load(); res.Delivered > 0 {
+		res.ServerCPUPerMsgUs = math.Round((after.CPUSeconds - before.CPUSeconds) * 1e6 / float64(res.Delivered))
+		res.ClientCPUPerMsgUs = math.Round((processCPU() - clientCPU).Seconds() * 1e6 / float64(res.Delivered))
+	}
 	res.Acked = after.Acked - before.Acked
 	res.Sent = sent.Load()
 	res.Delivered = trk.complete.Load()

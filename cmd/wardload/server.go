@@ -114,13 +114,14 @@ func spawn(ctx context.Context, bin string, stderr io.Writer) (*target, error) {
 
 // memory is one reading of the server's memory.
 type memory struct {
-	RSS        int64 `json:"rss_bytes"`        // VmRSS (spawned) or process_resident_memory_bytes
-	HeapInuse  int64 `json:"heap_inuse_bytes"` // go_memstats_heap_inuse_bytes
-	StackInuse int64 `json:"stack_inuse_bytes"`
-	Goroutines int64 `json:"goroutines"`
-	Streams    int64 `json:"streams"` // ward_stream_connections
-	Acked      int64 `json:"-"`       // ward_acked_entries_total
-	Deliveries int64 `json:"-"`       // ward_deliveries_total
+	RSS        int64   `json:"rss_bytes"`        // VmRSS (spawned) or process_resident_memory_bytes
+	HeapInuse  int64   `json:"heap_inuse_bytes"` // go_memstats_heap_inuse_bytes
+	StackInuse int64   `json:"stack_inuse_bytes"`
+	Goroutines int64   `json:"goroutines"`
+	Streams    int64   `json:"streams"` // ward_stream_connections
+	CPUSeconds float64 `json:"cpu_s"`   // process_cpu_seconds_total
+	Acked      int64   `json:"-"`       // ward_acked_entries_total
+	Deliveries int64   `json:"-"`       // ward_deliveries_total
 }
 
 // readMemory reads /metrics of the target and, for a spawned server, its
@@ -136,6 +137,7 @@ func readMemory(ctx context.Context, hc *http.Client, t *target) (memory, error)
 	m.StackInuse = int64(vals["go_memstats_stack_inuse_bytes"])
 	m.Goroutines = int64(vals["go_goroutines"])
 	m.Streams = int64(vals["ward_stream_connections"])
+	m.CPUSeconds = vals["process_cpu_seconds_total"]
 	m.Acked = int64(vals["ward_acked_entries_total"])
 	m.Deliveries = int64(vals["ward_deliveries_total"])
 	if t.pid != 0 {
