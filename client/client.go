@@ -128,7 +128,8 @@ var (
 	ErrDeviceRemoved = errors.New("client: this device was removed from its account")
 	// ErrQueued means a send could not reach the server yet. The message
 	// stays in the local outbox and Run retries it with the same client
-	// message id, so it is delivered at most once.
+	// message id, so it is delivered at most once. The error is a
+	// *QueuedError carrying that id.
 	ErrQueued = errors.New("client: message queued for retry")
 )
 

@@ -9,8 +9,8 @@ import (
 )
 
 // Event is one of *MessageEvent, *SentSyncEvent, *DeliveryReceiptEvent,
-// *SafetyNumberChangedEvent, *DeviceAddedEvent, *DeviceRemovedEvent and
-// *MessageRefusedEvent.
+// *SafetyNumberChangedEvent, *DeviceAddedEvent, *DeviceRemovedEvent,
+// *MessageRefusedEvent, *OutboxSentEvent and *OutboxFailedEvent.
 type Event interface{ isEvent() }
 
 // MessageEvent is a message received from a contact.
@@ -86,6 +86,33 @@ type MessageRefusedEvent struct {
 	Reason     string
 }
 
+// OutboxSentEvent says that a message whose Send returned ErrQueued has
+// now been accepted by the server; ClientMessageID matches the
+// QueuedError's.
+type OutboxSentEvent struct {
+	ToHandle        string
+	To              identity.AccountID
+	ClientMessageID [16]byte
+	MessageID       [16]byte
+	Timestamp       time.Time
+	Text            string
+	Attachments     []*attachment.Pointer
+}
+
+// OutboxFailedEvent says that a queued message was given up: the server
+// refused it for good, or the recipient's identity or devices can no
+// longer be verified. It was not sent.
+type OutboxFailedEvent struct {
+	ToHandle        string
+	To              identity.AccountID
+	ClientMessageID [16]byte
+	Text            string
+	Attachments     []*attachment.Pointer
+	Reason          string
+}
+
+func (*OutboxSentEvent) isEvent()          {}
+func (*OutboxFailedEvent) isEvent()        {}
 func (*MessageEvent) isEvent()             {}
 func (*SentSyncEvent) isEvent()            {}
 func (*DeliveryReceiptEvent) isEvent()     {}

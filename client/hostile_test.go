@@ -28,11 +28,12 @@ import (
 type hostileProxy struct {
 	URL string
 
-	mu       sync.Mutex
-	lookup   func(*wardv1.LookupResponse)
-	bundles  func(*wardv1.FetchBundlesResponse)
-	cutPuts  int // blob uploads to interrupt after 1000 bytes
-	cutCount int // uploads interrupted so far
+	mu        sync.Mutex
+	lookup    func(*wardv1.LookupResponse)
+	bundles   func(*wardv1.FetchBundlesResponse)
+	cutPuts   int  // blob uploads to interrupt after 1000 bytes
+	cutCount  int  // uploads interrupted so far
+	failSends bool // answer every Send with unavailable
 }
 
 func newHostileProxy(t *testing.T, upstream string) *hostileProxy {
@@ -97,7 +98,14 @@ func newHostileProxy(t *testing.T, upstream string) *hostileProxy {
 			hp.cutPuts--
 			hp.cutCount++
 		}
+		failSend := hp.failSends && r.URL.Path == wardv1connect.MessageServiceSendProcedure
 		hp.mu.Unlock()
+		if failSend {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, `{"code":"unavailable","message":"down for the test"}`)
+			return
+		}
 		if !cut {
 			rp.ServeHTTP(w, r)
 			return
@@ -288,6 +296,18 @@ func TestHostileServer(t *testing.T) {
 	})
 
 	t.Run("substituted identity key", func(t *testing.T) {
+		// A message queued while sends fail is given up once bob's
+		// identity no longer verifies, and the application is told.
+		// alice is offline (no outbox flusher) until the key is swapped.
+		alice.stop()
+		hp.mu.Lock()
+		hp.failSends = true
+		hp.mu.Unlock()
+		_, qerr := alice.Send(ctx, "bob", "queued, then given up")
+		var qe *QueuedError
+		if !errors.As(qerr, &qe) {
+			t.Fatalf("Send while sends fail = %v, want a QueuedError", qerr)
+		}
 		evil, err := identity.GenerateAccountKey(rand.Reader)
 		if err != nil {
 			t.Fatal(err)
@@ -307,6 +327,12 @@ func TestHostileServer(t *testing.T) {
 			}
 			m.AccountKey = evil.Public().Bytes()
 		}, nil)
+		// Only now may the queued message be retried: it must meet the
+		// substituted key.
+		hp.mu.Lock()
+		hp.failSends = false
+		hp.mu.Unlock()
+		alice.start()
 		_, err = alice.Send(ctx, "bob", "must not go to the impostor")
 		if !errors.Is(err, ErrIdentityChanged) {
 			t.Fatalf("Send with a substituted AIK = %v, want ErrIdentityChanged", err)
@@ -314,6 +340,14 @@ func TestHostileServer(t *testing.T) {
 		alice.waitFor("safety number change", waitLong, func(evs []Event) bool {
 			for _, ev := range evs {
 				if s, ok := ev.(*SafetyNumberChangedEvent); ok && s.Account == bobAID && s.Handle == "bob" {
+					return true
+				}
+			}
+			return false
+		})
+		alice.waitFor("outbox failure", waitLong, func(evs []Event) bool {
+			for _, ev := range evs {
+				if o, ok := ev.(*OutboxFailedEvent); ok && o.ClientMessageID == qe.ClientMessageID && o.Text == "queued, then given up" {
 					return true
 				}
 			}

@@ -222,7 +222,8 @@ func TestServerRestart(t *testing.T) {
 	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	_, err := a2.Send(sctx, "bob", "Vortex while the server is down")
 	cancel()
-	if !errors.Is(err, ErrQueued) {
+	var qe *QueuedError
+	if !errors.Is(err, ErrQueued) || !errors.As(err, &qe) {
 		t.Fatalf("Send while the server is down = %v, want ErrQueued", err)
 	}
 	needles = append(needles, "Vortex while the server is down")
@@ -257,6 +258,16 @@ func TestServerRestart(t *testing.T) {
 	// a1 sees a2's sends, including the one queued while the server was down.
 	a1.waitFor("sent sync", waitLong, func(evs []Event) bool {
 		return count(syncTexts(evs), "Vortex while the server is down") == 1
+	})
+	// The device that queued it is told when it went out.
+	a2.waitFor("outbox sent", waitLong, func(evs []Event) bool {
+		for _, ev := range evs {
+			if o, ok := ev.(*OutboxSentEvent); ok && o.ClientMessageID == qe.ClientMessageID && o.ToHandle == "bob" &&
+				o.Text == "Vortex while the server is down" && o.MessageID != [16]byte{} {
+				return true
+			}
+		}
+		return false
 	})
 	w.stop()
 	scanForPlaintexts(t, w.dataDir, needles)

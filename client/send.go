@@ -19,6 +19,26 @@ import (
 	"github.com/wardchat/ward/session"
 )
 
+// QueuedError is the error of a send that could not reach the server yet
+// (errors.Is(err, ErrQueued) holds). The message waits in the outbox; Run
+// delivers it later and then emits an OutboxSentEvent (or, if the server
+// refuses it for good, an OutboxFailedEvent) with the same
+// ClientMessageID.
+type QueuedError struct {
+	ClientMessageID [16]byte
+	Err             error // the failure that left the message queued
+}
+
+func (e *QueuedError) Error() string {
+	return fmt.Sprintf("client: message queued for retry: %v", e.Err)
+}
+
+// Unwrap returns the failure that left the message queued.
+func (e *QueuedError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrQueued) true.
+func (e *QueuedError) Is(target error) bool { return target == ErrQueued }
+
 // SentMessage is the server's receipt for a send.
 type SentMessage struct {
 	ID        [16]byte  // server-assigned message id
@@ -68,14 +88,17 @@ func (c *Client) sendContent(ctx context.Context, handle string, content *Conten
 			if og == nil {
 				// Not queued yet (the failure came before encryption).
 				if qerr := c.db.Update(context.WithoutCancel(ctx), func(tx *db.Tx) error {
-					_, err := c.queue(tx, content)
+					var err error
+					og, err = c.queue(tx, content)
 					return err
 				}); qerr != nil {
 					return nil, qerr
 				}
 			}
 			c.kickOutbox()
-			return nil, fmt.Errorf("%w: %v", ErrQueued, err)
+			qe := &QueuedError{Err: err}
+			copy(qe.ClientMessageID[:], og.ClientID)
+			return nil, qe
 		}
 		// A permanent failure: the message cannot be delivered as is.
 		if og != nil {
@@ -415,13 +438,39 @@ func (c *Client) flushOutbox(ctx context.Context) error {
 		return err
 	}
 	for _, og := range queued {
-		if _, _, err := c.deliver(ctx, s, og, nil, nil); err != nil {
-			if transport.Temporary(err) || ctx.Err() != nil {
-				return err
-			}
+		sm, _, err := c.deliver(ctx, s, og, nil, nil)
+		if err != nil && (transport.Temporary(err) || ctx.Err() != nil) {
+			return err
+		}
+		if err != nil {
 			c.log.Warn("dropping an undeliverable queued message", "err", err)
 			c.dropOutgoing(og)
 		}
+		c.outboxEvent(ctx, og, sm, err)
 	}
 	return nil
+}
+
+// outboxEvent tells the application what became of a queued message (not
+// of receipts, which are the SDK's own business).
+func (c *Client) outboxEvent(ctx context.Context, og *db.Outgoing, sm *SentMessage, err error) {
+	fp, perr := franking.ParsePlaintext(og.Plaintext)
+	if perr != nil {
+		return
+	}
+	content, perr := ParseContent(fp.Content)
+	if perr != nil || content.Kind == KindReceipt {
+		return
+	}
+	h := ""
+	if ct, _ := c.storedContact(ctx, content.To); ct != nil {
+		h = ct.rec.Handle
+	}
+	var id [16]byte
+	copy(id[:], og.ClientID)
+	if err != nil {
+		c.ev.push(&OutboxFailedEvent{ToHandle: h, To: content.To, ClientMessageID: id, Text: content.Text, Attachments: content.Attachments, Reason: err.Error()})
+		return
+	}
+	c.ev.push(&OutboxSentEvent{ToHandle: h, To: content.To, ClientMessageID: id, MessageID: sm.ID, Timestamp: sm.Timestamp, Text: content.Text, Attachments: content.Attachments})
 }
