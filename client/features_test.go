@@ -130,14 +130,31 @@ func TestBlock(t *testing.T) {
 	if _, err := bob.Send(ctx, "alice", "to a blocked contact"); !errors.Is(err, ErrBlocked) {
 		t.Fatalf("Send to a blocked contact = %v", err)
 	}
-	if _, err := alice.Send(ctx, "bob", "while blocked"); err != nil {
+	blocked, err := alice.Send(ctx, "bob", "while blocked")
+	if err != nil {
 		t.Fatal(err)
+	}
+	// Wait until bob has consumed (and dropped) it before unblocking.
+	for deadline := time.Now().Add(waitLong); ; time.Sleep(20 * time.Millisecond) {
+		var seen bool
+		if err := bob.db.View(ctx, func(tx *db.Tx) error {
+			var err error
+			seen, err = tx.Seen(blocked.ID[:])
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if seen {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("bob never consumed the message sent while blocked")
+		}
 	}
 	if err := bob.Unblock(ctx, "alice"); err != nil {
 		t.Fatal(err)
 	}
 	// The blocked message was consumed and dropped; this one is shown.
-	time.Sleep(300 * time.Millisecond)
 	if _, err := alice.Send(ctx, "bob", "after unblock"); err != nil {
 		t.Fatal(err)
 	}
