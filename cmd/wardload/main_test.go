@@ -205,3 +205,19 @@ func TestSummarize(t *testing.T) {
 		t.Error("empty sample should give nil")
 	}
 }
+
+// TestSpawn builds and starts a real wardd subprocess, as --spawn does for
+// the recorded runs.
+func TestSpawn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds wardd")
+	}
+	r, raw := runJSON(t, "--spawn", "-n", "3", "-c", "4", "-m", "50")
+	checkLoad(t, r, raw, 50, 1)
+	if !r.Spawned || r.ServerFlags == "" || r.ServerFileLimit == "" || !strings.HasPrefix(r.Server, "http://127.0.0.1:") {
+		t.Errorf("spawned %v, flags %q, file limit %q, server %q", r.Spawned, r.ServerFlags, r.ServerFileLimit, r.Server)
+	}
+	if !strings.Contains(r.ServerFlags, "-send-rate") {
+		t.Errorf("server flags %q do not say the send rate was raised", r.ServerFlags)
+	}
+}
