@@ -306,13 +306,20 @@ func runLoad(ctx context.Context, o *options, a *api, t *target, res *result, er
 	var closing atomic.Bool
 	var recvs []*receiver
 	var readers sync.WaitGroup
-	defer func() {
+	// stopStreams stops the ack flusher, then closes every stream and
+	// waits for the readers (so the tracker is no longer written).
+	var stopFlusher func()
+	stopStreams := sync.OnceFunc(func() {
+		if stopFlusher != nil {
+			stopFlusher()
+		}
 		closing.Store(true)
 		for _, r := range recvs {
 			r.ws.Close()
 		}
 		readers.Wait()
-	}()
+	})
+	defer stopStreams()
 	for _, acct := range accts {
 		for _, dev := range acct.devs {
 			ws, err := dialStream(ctx, dialer, a.base, dev)
@@ -346,7 +353,7 @@ func runLoad(ctx context.Context, o *options, a *api, t *target, res *result, er
 			}
 		}
 	})
-	defer func() { close(flushStop); flusher.Wait() }()
+	stopFlusher = func() { close(flushStop); flusher.Wait() }
 
 	// Measure once the server counts every stream (a stream registers
 	// itself just after the upgrade the client has already seen).
@@ -500,6 +507,7 @@ func runLoad(ctx context.Context, o *options, a *api, t *target, res *result, er
 		time.Sleep(20 * time.Millisecond)
 	}
 	res.After = after
+	stopStreams()
 	if res.Delivered = trk.complete.Load(); res.Delivered > 0 {
 		res.ServerCPUPerMsgUs = math.Round((after.CPUSeconds - before.CPUSeconds) * 1e6 / float64(res.Delivered))
 		res.ClientCPUPerMsgUs = math.Round((processCPU() - clientCPU).Seconds() * 1e6 / float64(res.Delivered))
