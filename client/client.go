@@ -131,7 +131,17 @@ var (
 	// message id, so it is delivered at most once. The error is a
 	// *QueuedError carrying that id.
 	ErrQueued = errors.New("client: message queued for retry")
+	// ErrDataDirInUse means another Client (in this process or another
+	// one, such as a running `ward listen`) has the data directory open.
+	// Open returns it rather than let two clients share one directory:
+	// each would queue and send the other's outbox entries and receipts,
+	// and hand out the same prekey ids. Stop the other client or use
+	// another directory.
+	ErrDataDirInUse = errors.New("client: the data directory is in use by another client")
 )
+
+// lockFileName is the advisory lock in DataDir held while a Client is open.
+const lockFileName = "lock"
 
 // AgeBand is declared at registration.
 type AgeBand int
@@ -151,6 +161,7 @@ type Client struct {
 	now  func() time.Time
 	db   *db.DB
 	conn *transport.Conn
+	lock *os.File // DataDir/lock, held until Close (nil where unsupported)
 
 	mu   sync.Mutex // serialises every state change
 	self *self      // nil until registered or linked
@@ -194,7 +205,11 @@ const (
 	kvSPKRotatedAt = "signed_prekey_rotated_at"
 )
 
-// Open opens (or creates) the client state in cfg.DataDir.
+// Open opens (or creates) the client state in cfg.DataDir. Only one Client
+// may have a data directory open at a time: Open takes an advisory lock on
+// DataDir/lock and fails with ErrDataDirInUse while another Client, in
+// this process or another, holds it (on systems without flock, such as
+// Windows and WebAssembly, the caller must ensure it).
 func Open(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.DataDir == "" || cfg.ServerURL == "" {
 		return nil, errors.New("client: Config needs DataDir and ServerURL")
@@ -210,14 +225,24 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 	if c.now == nil {
 		c.now = time.Now
 	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	lock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
 	d, err := db.Open(ctx, cfg.DataDir)
 	if err != nil {
+		unlock(lock)
 		return nil, fmt.Errorf("client: %w", err)
 	}
 	c.db = d
+	c.lock = lock
 	c.conn = transport.New(cfg.ServerURL, cfg.HTTPClient)
 	if err := c.loadSelf(ctx); err != nil {
 		d.Close()
+		unlock(lock)
 		return nil, err
 	}
 	c.ev = newEventQueue()
@@ -271,7 +296,18 @@ func (c *Client) Close() error {
 	c.once.Do(func() { close(c.closing) })
 	c.running.Wait()
 	c.ev.close()
-	return c.db.Close()
+	err := c.db.Close()
+	unlock(c.lock)
+	c.lock = nil
+	return err
+}
+
+// unlock releases the data directory lock (closing the file drops the
+// flock).
+func unlock(f *os.File) {
+	if f != nil {
+		f.Close()
+	}
 }
 
 // AccountID returns the account id, or the zero id before registration.

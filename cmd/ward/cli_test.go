@@ -266,3 +266,21 @@ func TestPrintEvents(t *testing.T) {
 		}
 	}
 }
+
+// TestDataDirInUse checks that a command on a data directory another
+// client holds says what to do.
+func TestDataDirInUse(t *testing.T) {
+	dir := t.TempDir()
+	c, err := client.Open(context.Background(), client.Config{DataDir: dir, ServerURL: "http://127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	code, _, stderr := runWard(t, "", "--data-dir", dir, "--server", "http://127.0.0.1:1", "register", "alice")
+	if code != exitError {
+		t.Errorf("exit status %d, want %d", code, exitError)
+	}
+	if want := "another ward command is using " + dir + " (e.g. `ward listen`); stop it or use another --data-dir"; !strings.Contains(stderr, want) {
+		t.Errorf("stderr %q does not contain %q", stderr, want)
+	}
+}

@@ -79,8 +79,7 @@ Start a server with "go run ./cmd/wardd", then:
 
 Environment:
   WARD_SERVER     server URL (like --server)
-  WARD_DATA_DIR   data directory (like --data-dir); note that wardd reads
-                  the same variable for its own data directory
+  WARD_HOME       data directory (like --data-dir)
 
 Exit status: 0 success, 1 error, 2 usage error (unknown command or flag,
 wrong arguments).`,
@@ -95,7 +94,7 @@ wrong arguments).`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.server, "server", envOr(a.getenv, "WARD_SERVER", defaultServer), "server URL (env WARD_SERVER)")
-	pf.StringVar(&a.dataDir, "data-dir", envOr(a.getenv, "WARD_DATA_DIR", defaultDataDir(a.getenv)), "this device's state: keys, sessions, messages (env WARD_DATA_DIR)")
+	pf.StringVar(&a.dataDir, "data-dir", envOr(a.getenv, "WARD_HOME", defaultDataDir(a.getenv)), "this device's state: keys, sessions, messages (env WARD_HOME)")
 	pf.BoolVar(&a.json, "json", false, "print results as JSON (one object per line for streams)")
 	pf.BoolVar(&a.debug, "debug", false, "log the SDK's diagnostics to standard error")
 
@@ -212,6 +211,9 @@ func (a *app) open(ctx context.Context, needAccount bool) (*client.Client, error
 		Logger:     log,
 		HTTPClient: &http.Client{},
 	})
+	if errors.Is(err, client.ErrDataDirInUse) {
+		return nil, fmt.Errorf("another ward command is using %s (e.g. `ward listen`); stop it or use another --data-dir", a.dataDir)
+	}
 	if err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) {

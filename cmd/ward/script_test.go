@@ -57,7 +57,7 @@ func TestScripts(t *testing.T) {
 		RequireExplicitExec: true,
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("WARD_SERVER", "")
-			env.Setenv("WARD_DATA_DIR", "")
+			env.Setenv("WARD_HOME", "")
 			env.Setenv("XDG_DATA_HOME", "")
 			env.Setenv("TZ", "UTC")
 			return nil
