@@ -127,6 +127,12 @@ func TestBlock(t *testing.T) {
 	if err := bob.Block(ctx, "alice"); err != nil {
 		t.Fatal(err)
 	}
+	if info, err := bob.Contact(ctx, "alice"); err != nil || !info.Blocked || info.IdentityChangePending || info.Devices != 1 || info.AccountID != alice.AccountID() {
+		t.Fatalf("Contact of a blocked contact = %+v, %v", info, err)
+	}
+	if list, err := bob.Contacts(ctx); err != nil || len(list) != 1 || list[0].Handle != "alice" || !list[0].Blocked {
+		t.Fatalf("Contacts = %+v, %v", list, err)
+	}
 	if _, err := bob.Send(ctx, "alice", "to a blocked contact"); !errors.Is(err, ErrBlocked) {
 		t.Fatalf("Send to a blocked contact = %v", err)
 	}
@@ -153,6 +159,9 @@ func TestBlock(t *testing.T) {
 	}
 	if err := bob.Unblock(ctx, "alice"); err != nil {
 		t.Fatal(err)
+	}
+	if info, err := bob.Contact(ctx, "alice"); err != nil || info.Blocked {
+		t.Fatalf("Contact after Unblock = %+v, %v", info, err)
 	}
 	// The blocked message was consumed and dropped; this one is shown.
 	if _, err := alice.Send(ctx, "bob", "after unblock"); err != nil {

@@ -362,13 +362,33 @@ func TestHostileServer(t *testing.T) {
 		if err != nil || same.Digits() != before.Digits() {
 			t.Fatalf("safety number changed before TrustIdentity: %v", err)
 		}
-		// The user accepts the new key: the safety number changes.
+		// Contact shows both numbers: the pinned one and the one of the
+		// key the server now presents.
+		info, err := alice.Contact(ctx, "bob")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !info.IdentityChangePending || info.SafetyNumber.Digits() != before.Digits() || info.PendingSafetyNumber == nil || info.PendingSafetyNumber.Digits() == before.Digits() {
+			t.Fatalf("Contact during a pending change = %+v", info)
+		}
+		list, err := alice.Contacts(ctx)
+		if err != nil || len(list) != 1 || !list[0].IdentityChangePending || list[0].Handle != "bob" || list[0].PendingSafetyNumber != nil {
+			t.Fatalf("Contacts during a pending change = %+v, %v", list, err)
+		}
+		// The user accepts the new key: the safety number changes to the
+		// pending one.
 		if err := alice.TrustIdentity(ctx, "bob"); err != nil {
 			t.Fatal(err)
 		}
 		after, err := alice.SafetyNumber(ctx, "bob")
 		if err != nil || after.Digits() == before.Digits() {
 			t.Fatalf("safety number after TrustIdentity unchanged (%v)", err)
+		}
+		if after.Digits() != info.PendingSafetyNumber.Digits() {
+			t.Fatal("the trusted key's safety number differs from the pending one shown before")
+		}
+		if info, err = alice.Contact(ctx, "bob"); err != nil || info.IdentityChangePending || info.PendingSafetyNumber != nil {
+			t.Fatalf("Contact after TrustIdentity = %+v, %v", info, err)
 		}
 	})
 

@@ -113,7 +113,7 @@ wrong arguments).`,
 		c.GroupID = "messages"
 		root.AddCommand(c)
 	}
-	for _, c := range []*cobra.Command{a.verifyCommand(), a.blockCommand(true), a.blockCommand(false)} {
+	for _, c := range []*cobra.Command{a.verifyCommand(), a.contactsCommand(), a.blockCommand(true), a.blockCommand(false)} {
 		c.GroupID = "contacts"
 		root.AddCommand(c)
 	}

@@ -274,6 +274,27 @@ func (t *Tx) ContactByHandle(handle string) (*Contact, error) {
 	return scanContact(t.tx.QueryRow(`SELECT `+contactCols+` FROM contacts WHERE handle = ?`, handle))
 }
 
+// Contacts returns every contact, ordered by handle.
+func (t *Tx) Contacts() ([]*Contact, error) {
+	rows, err := t.tx.Query(`SELECT ` + contactCols + ` FROM contacts ORDER BY handle`)
+	if err != nil {
+		return nil, fmt.Errorf("db: %w", err)
+	}
+	defer rows.Close()
+	var out []*Contact
+	for rows.Next() {
+		c, err := scanContact(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("db: %w", err)
+	}
+	return out, nil
+}
+
 // PutContact stores c, replacing the row with the same account id (and any
 // other row that held the same handle: handles are unique).
 func (t *Tx) PutContact(c *Contact) error {
@@ -417,6 +438,14 @@ func (t *Tx) Outbox() ([]*Outgoing, error) {
 // DeleteOutgoing removes a message from the outbox.
 func (t *Tx) DeleteOutgoing(seq int64) error {
 	return t.exec(`DELETE FROM outbox WHERE seq = ?`, seq)
+}
+
+// Unsent returns how many messages wait in the outbox plus how many
+// delivery receipts are owed (not yet queued as receipt messages).
+func (t *Tx) Unsent() (int, error) {
+	var n int
+	err := t.row(`SELECT (SELECT COUNT(*) FROM outbox) + (SELECT COUNT(*) FROM receipts)`, nil, &n)
+	return n, err
 }
 
 // AddReceipt records that a delivery receipt for message id is owed to the
