@@ -124,8 +124,17 @@ func (*MessageRefusedEvent) isEvent()      {}
 // Events returns the channel of events. Events are emitted after the state
 // they describe is durably stored; the queue in front of the channel is
 // unbounded, so a slow reader never stalls delivery. The channel is closed
-// by Close.
+// by Drain and by Close; Close drops the events not yet read, Drain returns
+// them.
 func (c *Client) Events() <-chan Event { return c.ev.out }
+
+// Drain ends the event stream and returns, in order, the events raised and
+// not yet received from Events (none is lost: one that a concurrent reader
+// receives is not returned). Call it after Run has returned and after
+// Flush, so that nothing raises events any more: events raised after Drain
+// are dropped. Events is closed when Drain returns; a second Drain returns
+// nothing.
+func (c *Client) Drain() []Event { return c.ev.drain() }
 
 // eventQueue is an unbounded queue in front of a channel.
 type eventQueue struct {
@@ -134,11 +143,12 @@ type eventQueue struct {
 	signal  chan struct{}
 	out     chan Event
 	done    chan struct{}
+	stopped chan struct{} // closed when pump has returned
 	closed  bool
 }
 
 func newEventQueue() *eventQueue {
-	q := &eventQueue{signal: make(chan struct{}, 1), out: make(chan Event), done: make(chan struct{})}
+	q := &eventQueue{signal: make(chan struct{}, 1), out: make(chan Event), done: make(chan struct{}), stopped: make(chan struct{})}
 	go q.pump()
 	return q
 }
@@ -159,6 +169,7 @@ func (q *eventQueue) push(evs ...Event) {
 }
 
 func (q *eventQueue) pump() {
+	defer close(q.stopped)
 	defer close(q.out)
 	for {
 		q.mu.Lock()
@@ -178,6 +189,10 @@ func (q *eventQueue) pump() {
 		select {
 		case q.out <- ev:
 		case <-q.done:
+			// Not delivered: back to the front, for drain.
+			q.mu.Lock()
+			q.pending = append([]Event{ev}, q.pending...)
+			q.mu.Unlock()
 			return
 		}
 	}
@@ -190,4 +205,16 @@ func (q *eventQueue) close() {
 		q.closed = true
 		close(q.done)
 	}
+}
+
+// drain closes the queue, waits for pump to return and takes what it did
+// not deliver.
+func (q *eventQueue) drain() []Event {
+	q.close()
+	<-q.stopped
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	evs := q.pending
+	q.pending = nil
+	return evs
 }

@@ -395,6 +395,42 @@ func loadPeer(tx *db.Tx, t target) (*session.Peer, error) {
 	return session.NewPeer(want)
 }
 
+// Flush sends the outbox now: messages whose Send returned ErrQueued, and
+// the delivery receipts owed for messages Run received. It does not need
+// Run, and is the way for a short-lived process to send the receipts of
+// what it received before it exits. Temporary failures are retried with
+// backoff (100 ms to 5 s); a message refused for good is dropped (with
+// OutboxFailedEvent), as in Run. Flush returns nil once nothing is left to
+// send, and an error wrapping ctx.Err() if ctx ends first; what was not
+// sent stays queued for the next Run or Flush.
+func (c *Client) Flush(ctx context.Context) error {
+	backoff := minBackoff
+	for {
+		err := c.flushOutbox(ctx)
+		if err == nil {
+			var n int
+			if err = c.db.View(ctx, func(tx *db.Tx) error {
+				var err error
+				n, err = tx.Unsent()
+				return err
+			}); err == nil && n == 0 {
+				return nil
+			}
+			if err == nil {
+				continue // queued while this flush ran
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("client: flush: %w (last attempt: %v)", ctx.Err(), err)
+		case <-c.closing:
+			return errors.New("client: flush: the client is closed")
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
 // kickOutbox wakes Run's outbox flusher.
 func (c *Client) kickOutbox() {
 	select {

@@ -282,29 +282,33 @@ func (a *app) stream(parent context.Context, o streamOptions, peer string, in io
 
 	// Messages the SDK stored (and acknowledged) before Run stopped are
 	// still in the event queue: print them rather than lose them, so
-	// --count N may print more than N.
+	// --count N may print more than N. First send what Run left in the
+	// outbox (the delivery receipts of what it received, messages queued
+	// while the server was away), so that the sender sees them delivered.
 	stopRun()
 	if !runDone {
 		if err := <-runErr; err != nil && result == nil {
 			result = a.explain(err, opOther, "")
 		}
 	}
+	fctx, fcancel := context.WithTimeout(context.WithoutCancel(parent), flushTimeout)
+	defer fcancel()
+	if err := c.Flush(fctx); err != nil {
+		fmt.Fprintf(a.stderr, "could not send delivery receipts (or queued messages) before exiting; they are sent the next time ward runs on %s\n", a.dataDir)
+	}
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(parent), 30*time.Second)
 	defer cancel()
-	for {
-		select {
-		case ev, ok := <-c.Events():
-			if !ok {
-				return result
-			}
-			if _, err := p.print(dctx, ev); err != nil && result == nil {
-				result = err
-			}
-		case <-time.After(100 * time.Millisecond):
-			return result
+	for _, ev := range c.Drain() {
+		if _, err := p.print(dctx, ev); err != nil && result == nil {
+			result = err
 		}
 	}
+	return result
 }
+
+// flushTimeout bounds how long listen and chat try to send the outbox
+// before they exit.
+const flushTimeout = 5 * time.Second
 
 // streamLoop prints events until --count is reached, the input ends (chat
 // without --count), Run fails or ctx ends. runDone reports whether Run's
