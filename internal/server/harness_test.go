@@ -51,6 +51,10 @@ type testEnv struct {
 // test environments.
 var testTiming *timing
 
+// testWrapStore, when set, wraps the store the server's handlers and
+// streams use (the send batcher keeps the real one).
+var testWrapStore func(store.Store) store.Store
+
 // testStoreURL, when set, gives each new test environment a StoreURL (a
 // fresh PostgreSQL schema); by default environments use SQLite.
 var testStoreURL func(t testing.TB) string
@@ -88,6 +92,9 @@ func newEnv(t testing.TB, mod func(*Config)) *testEnv {
 	srv, err := newServer(ctx, cfg, log, st, bus.NewLocal(), blobs, tm)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if testWrapStore != nil {
+		srv.st = testWrapStore(srv.st)
 	}
 	srv.now = func() time.Time { return time.Now().Add(time.Duration(e.clock.Load()) * time.Millisecond) }
 	e.srv = srv

@@ -37,6 +37,7 @@ func TestPostgres(t *testing.T) {
 		"CoreErrors":              TestCoreErrors,
 		"HostileInput":            TestHostileInput,
 		"ConcurrentSendsOrdered":  TestConcurrentSendsOrdered,
+		"HandOverWithoutFetch":    TestHandOverWithoutFetch,
 		"Keepalive":               TestKeepalive,
 	} {
 		t.Run(name, f)

@@ -193,7 +193,7 @@ func (s *Server) send(ctx context.Context, who store.Address, req *wardv1.SendRe
 			if st := s.localStream(a); st != nil && len(res.Seqs) == len(got) && st.offer(store.Entry{
 				Seq: res.Seqs[i], MessageID: mid, Sender: who, Timestamp: res.Timestamp,
 				Envelope: send.Copies[i].Envelope, FrankingTag: send.Copies[i].FrankingTag, ExpiresAt: send.ExpiresAt,
-			}) {
+			}, prevSeq(res, i)) {
 				continue
 			}
 			evs = append(evs, bus.Event{To: a, Kind: bus.Messages})
@@ -245,4 +245,14 @@ func coverage(want, got []store.Address, recipient, sender store.AccountID, rver
 		ver += fmt.Sprintf(", sender device list version %d", sver)
 	}
 	return fmt.Sprintf("copies do not match the current devices (%s): %s; fetch the device lists and resend; nothing was enqueued", ver, strings.Join(problems, "; "))
+}
+
+// prevSeq is the store's PrevSeqs value for copy i, or Seqs[i]-1 (the
+// entry continues the queue only if it is the next seq) when the store
+// gives none.
+func prevSeq(res store.Result, i int) uint64 {
+	if len(res.PrevSeqs) == len(res.Seqs) {
+		return res.PrevSeqs[i]
+	}
+	return res.Seqs[i] - 1
 }

@@ -79,8 +79,9 @@ type stream struct {
 	dirty      atomic.Bool   // a wake-up arrived since the flusher last looked
 	lowNotice  atomic.Bool   // a PrekeysLow frame is due
 	needFetch  atomic.Bool   // the queue may hold entries not in pending
+	gapSince   atomic.Int64  // when pending was first seen not to continue the queue (unix ns), 0: no gap
 	pmu        sync.Mutex    // guards pending
-	pending    []store.Entry // committed entries handed over by Send, by seq
+	pending    []handed      // committed entries handed over by Send, by seq
 	pendBytes  int
 	imu        sync.Mutex    // guards inflight
 	inflight   int64         // this stream's share of the unacked gauge
@@ -319,8 +320,10 @@ func (st *stream) flushOnce() (bool, error) {
 	// read when they continue the sequence; a gap (an entry this stream
 	// was not handed) makes it read the queue.
 	entries, gap, morePending := st.takePending(sent, min(room, fetchBatch))
-	if gap {
+	if gap && st.gapDue() {
 		st.needFetch.Store(true)
+	} else if !gap {
+		st.gapSince.Store(0)
 	}
 	more := morePending
 	if len(entries) == 0 && st.needFetch.Swap(false) {
@@ -371,6 +374,30 @@ func (st *stream) flushOnce() (bool, error) {
 	return more, nil
 }
 
+// gapWait is how long a gap in the handed-over entries may last before
+// the stream reads the queue. The sends of one batch commit together but
+// their handlers offer their entries in any order, so a gap usually closes
+// within microseconds; a gap that does not (an entry committed on another
+// node, or not handed over) is read from the store after gapWait.
+const gapWait = 2 * time.Millisecond
+
+// gapDue reports whether a gap in pending has lasted gapWait; until then
+// it makes sure a flusher looks again when it will have.
+func (st *stream) gapDue() bool {
+	now := time.Now().UnixNano()
+	since := st.gapSince.Load()
+	if since == 0 {
+		st.gapSince.CompareAndSwap(0, now)
+		since = now
+	}
+	if left := time.Duration(since + int64(gapWait) - now); left > 0 {
+		time.AfterFunc(left, st.wake)
+		return false
+	}
+	st.gapSince.Store(0)
+	return true
+}
+
 // unacked moves this stream's share of ward_stream_unacked_entries; after
 // close the share is zero and stays so.
 func (st *stream) unacked(delta int64) {
@@ -384,10 +411,19 @@ func (st *stream) unacked(delta int64) {
 	st.s.metrics.inflight.Add(float64(delta))
 }
 
-// offer hands the stream an entry just committed for its device. It
+// handed is an entry handed over by Send, with prev from
+// [store.Result.PrevSeqs]: the device's queue held no entry between prev
+// and e.Seq when e was committed.
+type handed struct {
+	e    store.Entry
+	prev uint64
+}
+
+// offer hands the stream an entry just committed for its device, with the
+// store's PrevSeqs value for it (Seq-1 when the store gave none). It
 // returns false (and the caller wakes the device through the bus instead)
 // when the stream is closed or holds too much already.
-func (st *stream) offer(e store.Entry) bool {
+func (st *stream) offer(e store.Entry, prev uint64) bool {
 	if st.closed.Load() {
 		return false
 	}
@@ -399,12 +435,12 @@ func (st *stream) offer(e store.Entry) bool {
 	// Sends finish concurrently, so entries can arrive slightly out of
 	// order: insert by seq.
 	i := len(st.pending)
-	for i > 0 && st.pending[i-1].Seq > e.Seq {
+	for i > 0 && st.pending[i-1].e.Seq > e.Seq {
 		i--
 	}
-	st.pending = append(st.pending, store.Entry{})
+	st.pending = append(st.pending, handed{})
 	copy(st.pending[i+1:], st.pending[i:])
-	st.pending[i] = e
+	st.pending[i] = handed{e: e, prev: prev}
 	st.pendBytes += len(e.Envelope)
 	st.pmu.Unlock()
 	st.wake()
@@ -412,25 +448,29 @@ func (st *stream) offer(e store.Entry) bool {
 }
 
 // takePending removes pending entries at or below sent and returns the
-// run of at most limit entries that continues the sequence after sent.
+// run of at most limit entries that continues the queue after sent: each
+// entry's prev is at most the seq written before it, so the queue can hold
+// nothing between them that this stream has not written. (Sequence
+// numbers need not be contiguous: the SQLite store's are store-wide.)
 // gap reports pending entries that do not continue it; more reports
 // entries left after the returned run.
 func (st *stream) takePending(sent uint64, limit int) (run []store.Entry, gap, more bool) {
 	st.pmu.Lock()
 	defer st.pmu.Unlock()
 	drop := 0
-	for drop < len(st.pending) && st.pending[drop].Seq <= sent {
-		st.pendBytes -= len(st.pending[drop].Envelope)
+	for drop < len(st.pending) && st.pending[drop].e.Seq <= sent {
+		st.pendBytes -= len(st.pending[drop].e.Envelope)
 		drop++
 	}
-	n := 0
-	for n < len(st.pending)-drop && n < limit && st.pending[drop+n].Seq == sent+uint64(n)+1 {
+	n, last := 0, sent
+	for n < len(st.pending)-drop && n < limit && st.pending[drop+n].prev <= last {
+		last = st.pending[drop+n].e.Seq
 		n++
 	}
 	run = make([]store.Entry, n)
-	copy(run, st.pending[drop:drop+n])
-	for _, e := range run {
-		st.pendBytes -= len(e.Envelope)
+	for i := range run {
+		run[i] = st.pending[drop+i].e
+		st.pendBytes -= len(run[i].Envelope)
 	}
 	rest := len(st.pending) - drop - n
 	copy(st.pending, st.pending[drop+n:])

@@ -248,6 +248,15 @@ type Result struct {
 	// Send.Copies; nil for a Duplicate or on error.
 	Seqs []uint64
 
+	// PrevSeqs tell, per copy, where the copy continues its device's queue:
+	// when the send committed, the device's queue held no entry with a
+	// sequence number strictly between PrevSeqs[i] and Seqs[i]. It is the
+	// device's previously assigned sequence number where the store knows
+	// it (so a reader that has seen everything up to PrevSeqs[i] can take
+	// the copy without reading the queue), and 0 otherwise. Nil when Seqs
+	// is nil.
+	PrevSeqs []uint64
+
 	// Duplicate is set when the send was a retry of a committed send and
 	// nothing new was enqueued.
 	Duplicate bool

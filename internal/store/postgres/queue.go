@@ -183,7 +183,9 @@ func readHeadsAndDups(br pgx.BatchResults, p *plan.Plan, states map[store.Addres
 				return dbErr("enqueue: lock queue heads", err)
 			}
 			states[store.Address{Account: store.AccountID(acct), Device: store.DeviceID(dev)}] =
-				&plan.DeviceState{NextSeq: uint64(next), Depth: int(depth)}
+				// Per-device sequence numbers are contiguous, so the last
+				// assigned one is next-1.
+				&plan.DeviceState{NextSeq: uint64(next), Prev: uint64(max(next-1, 0)), Depth: int(depth)}
 		}
 		if err := rows.Err(); err != nil {
 			return dbErr("enqueue: lock queue heads", err)

@@ -22,7 +22,7 @@ const expireChunk = 2000
 // kinds are prepared for every row count 1..chunk.
 const (
 	stLookup  = iota // idempotency records of n keys
-	stHeads          // existence and depth of n devices
+	stHeads          // existence, depth and largest seq of n devices
 	stEntries        // insert n queue entries
 	stSends          // insert n idempotency records
 	stSetNext        // store the next sequence number (n = 1 only)
@@ -39,7 +39,8 @@ func buildStmt(kind, n int) string {
 			WHERE (sender_account, sender_device, client_message_id) IN (VALUES ` + rows("(?, ?, ?)") + `)`
 	case stHeads:
 		return `SELECT d.account_id, d.device_id,
-			(SELECT count(*) FROM queue q WHERE q.account_id = d.account_id AND q.device_id = d.device_id)
+			(SELECT count(*) FROM queue q WHERE q.account_id = d.account_id AND q.device_id = d.device_id),
+			(SELECT coalesce(max(seq), 0) FROM queue q WHERE q.account_id = d.account_id AND q.device_id = d.device_id)
 			FROM devices d WHERE (d.account_id, d.device_id) IN (VALUES ` + rows("(?, ?)") + `)`
 	case stEntries:
 		return `INSERT INTO queue (account_id, device_id, seq, message_id, sender_account, sender_device,
@@ -119,7 +120,7 @@ func (s *Store) EnqueueBatch(ctx context.Context, sends []store.Send) []store.Re
 	}, func() {
 		s.heads.next = next
 		for a, st := range states {
-			s.heads.set(a, st.Depth)
+			s.heads.set(a, st.Depth, st.Prev)
 		}
 	})
 	return p.Finish(err)
@@ -165,13 +166,14 @@ func (s *Store) enqueue(ctx context.Context, tx *sql.Tx, p *plan.Plan) (map[stor
 
 	// Queue heads: copies of the cached depths (the cache changes only
 	// after commit), and for devices not cached yet, existence and depth
-	// from the database. Every device starts at the store-wide next seq.
+	// and largest seq from the database. Every device starts at the
+	// store-wide next seq.
 	rcpts := p.Recipients()
 	states := make(map[store.Address]*plan.DeviceState, len(rcpts))
 	var missing []store.Address
 	for _, a := range rcpts {
-		if d, ok := s.heads.depth[a]; ok {
-			states[a] = &plan.DeviceState{NextSeq: s.heads.next, Depth: d}
+		if h, ok := s.heads.depth[a]; ok {
+			states[a] = &plan.DeviceState{NextSeq: s.heads.next, Prev: h.last, Depth: h.depth}
 		} else {
 			missing = append(missing, a)
 		}
@@ -192,14 +194,14 @@ func (s *Store) enqueue(ctx context.Context, tx *sql.Tx, p *plan.Plan) (map[stor
 		defer rows.Close()
 		for rows.Next() {
 			var (
-				acct       []byte
-				dev, depth int64
+				acct             []byte
+				dev, depth, last int64
 			)
-			if err := rows.Scan(&acct, &dev, &depth); err != nil {
+			if err := rows.Scan(&acct, &dev, &depth, &last); err != nil {
 				return dbErr("enqueue: queue heads", err)
 			}
 			states[store.Address{Account: store.AccountID(acct), Device: store.DeviceID(dev)}] =
-				&plan.DeviceState{NextSeq: s.heads.next, Depth: int(depth)}
+				&plan.DeviceState{NextSeq: s.heads.next, Prev: uint64(last), Depth: int(depth)}
 		}
 		return dbErr("enqueue: queue heads", rows.Err())
 	})

@@ -765,3 +765,45 @@ func testQueueCursor(t *testing.T, s store.Store) {
 		}
 	}
 }
+
+// testQueuePrevSeqs: Result.PrevSeqs names, per copy, the device's
+// previously assigned seq (0 for a new device), also within one batch and
+// for two copies to one device, interleaved with other devices' entries;
+// after acknowledgements, no entry lies between PrevSeqs and Seqs.
+func testQueuePrevSeqs(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	a := mustAccount(t, s, "rcpt", 1, 2)
+	b := mustAccount(t, s, "sender", 1)
+	d1, d2, from := addr(a, 1), addr(a, 2), addr(b, 1)
+	last := map[store.Address]uint64{}
+	check := func(sends []store.Send) {
+		t.Helper()
+		for i, r := range s.EnqueueBatch(ctx, sends) {
+			noErr(t, "EnqueueBatch", r.Err)
+			if len(r.PrevSeqs) != len(r.Seqs) {
+				t.Fatalf("send %d: seqs %v, prev seqs %v", i, r.Seqs, r.PrevSeqs)
+			}
+			for j, c := range sends[i].Copies {
+				if r.PrevSeqs[j] != last[c.To] {
+					t.Fatalf("send %d copy %d: prev seq %d, want %d (seq %d)", i, j, r.PrevSeqs[j], last[c.To], r.Seqs[j])
+				}
+				last[c.To] = r.Seqs[j]
+			}
+		}
+	}
+	check([]store.Send{send(from, d1)})
+	check([]store.Send{send(from, d2), send(from, d1, d2), send(from, d1, d1)})
+	check([]store.Send{send(from, d2)})
+	check([]store.Send{send(from, d1), send(from, d2, d1)})
+
+	_, err := s.Ack(ctx, d1, last[d1])
+	noErr(t, "Ack", err)
+	r := mustEnqueue(t, s, send(from, d2, d1))
+	for j, a := range []store.Address{d2, d1} {
+		es, err := s.Fetch(ctx, a, r.PrevSeqs[j], 1)
+		noErr(t, "Fetch", err)
+		if len(es) != 1 || es[0].Seq != r.Seqs[j] {
+			t.Fatalf("%s: after prev seq %d the queue holds %v, want seq %d first", a, r.PrevSeqs[j], seqsOf(es), r.Seqs[j])
+		}
+	}
+}

@@ -56,6 +56,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Challenges", testChallenges},
 		{"ChallengeConcurrent", testChallengeConcurrent},
 		{"QueueOrder", testQueueOrder},
+		{"QueuePrevSeqs", testQueuePrevSeqs},
 		{"QueueFanOut", testQueueFanOut},
 		{"QueueIdempotent", testQueueIdempotent},
 		{"QueueCapAllOrNone", testQueueCapAllOrNone},

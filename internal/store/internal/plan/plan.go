@@ -36,9 +36,12 @@ func (k Key) Compare(o Key) int {
 }
 
 // DeviceState is the queue head of one device: the next sequence number to
-// assign and the current depth.
+// assign, the current depth, and Prev, a sequence number such that the
+// device's queue holds no entry in (Prev, NextSeq): its last assigned one
+// where known, else 0.
 type DeviceState struct {
 	NextSeq uint64
+	Prev    uint64
 	Depth   int
 	Changed bool // set by Assign when the state must be written back
 }
@@ -183,16 +186,19 @@ func (p *Plan) Assign(states map[store.Address]*DeviceState, maxDepth int) []Row
 			continue
 		}
 		seqs := make([]uint64, len(s.Copies))
+		prevs := make([]uint64, len(s.Copies))
 		for j, c := range s.Copies {
 			ds := states[c.To]
 			seqs[j] = ds.NextSeq
+			prevs[j] = ds.Prev
+			ds.Prev = ds.NextSeq
 			ds.NextSeq++
 			ds.Depth++
 			ds.Changed = true
 			rows = append(rows, Row{To: c.To, Seq: seqs[j], Send: i, Copy: j})
 		}
 		p.status[i] = accepted
-		p.results[i] = store.Result{MessageID: s.MessageID, Timestamp: s.Timestamp, Seqs: seqs}
+		p.results[i] = store.Result{MessageID: s.MessageID, Timestamp: s.Timestamp, Seqs: seqs, PrevSeqs: prevs}
 	}
 	return rows
 }
