@@ -187,3 +187,45 @@ func TestNewerSchemaRefused(t *testing.T) {
 		t.Fatal("a database from a newer SDK was opened")
 	}
 }
+
+func TestContactsAndUnsent(t *testing.T) {
+	ctx := context.Background()
+	d, err := Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	err = d.Update(ctx, func(tx *Tx) error {
+		for _, c := range []*Contact{
+			{Account: []byte("2"), Handle: "zed", AIK: []byte("k"), List: []byte("l")},
+			{Account: []byte("1"), Handle: "amy", AIK: []byte("k"), List: []byte("l"), Blocked: true, PendingAIK: []byte("p")},
+		} {
+			if err := tx.PutContact(c); err != nil {
+				return err
+			}
+		}
+		cs, err := tx.Contacts()
+		if err != nil {
+			return err
+		}
+		if len(cs) != 2 || cs[0].Handle != "amy" || !cs[0].Blocked || string(cs[0].PendingAIK) != "p" || cs[1].Handle != "zed" || cs[1].Blocked || cs[1].PendingAIK != nil {
+			t.Errorf("Contacts = %+v", cs)
+		}
+		if n, err := tx.Unsent(); err != nil || n != 0 {
+			t.Errorf("Unsent of an empty outbox = %d, %v", n, err)
+		}
+		if err := tx.AddReceipt([]byte("1"), []byte("m")); err != nil {
+			return err
+		}
+		if _, err := tx.PutOutgoing(&Outgoing{ClientID: []byte("c"), Peer: []byte("2"), Plaintext: []byte("x"), Commitment: []byte("y")}); err != nil {
+			return err
+		}
+		if n, err := tx.Unsent(); err != nil || n != 2 {
+			t.Errorf("Unsent = %d, %v; want 2", n, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
