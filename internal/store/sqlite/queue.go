@@ -75,15 +75,6 @@ func (s *Store) prepare(ctx context.Context) error {
 			s.stmts[kind][n-1] = st
 		}
 	}
-	// The fetch statement is prepared on the reader pool; database/sql
-	// prepares it once per reader connection and reuses it.
-	var err error
-	s.fetch, err = s.r.PrepareContext(ctx,
-		`SELECT seq, message_id, sender_account, sender_device, server_ts, envelope, franking_tag, expires_at
-		 FROM queue WHERE account_id = ? AND device_id = ? AND seq > ? ORDER BY seq LIMIT ?`)
-	if err != nil {
-		return fmt.Errorf("sqlite: prepare: %w", err)
-	}
 	return nil
 }
 
@@ -270,37 +261,6 @@ func nonNil(b []byte) []byte {
 		return []byte{}
 	}
 	return b
-}
-
-// Fetch implements [store.Queue].
-func (s *Store) Fetch(ctx context.Context, addr store.Address, afterSeq uint64, limit int) ([]store.Entry, error) {
-	if limit <= 0 || afterSeq >= store.MaxInt64 {
-		return nil, nil
-	}
-	rows, err := s.fetch.QueryContext(ctx, addr.Account[:], int64(addr.Device), int64(afterSeq), limit)
-	if err != nil {
-		return nil, dbErr("fetch", err)
-	}
-	defer rows.Close()
-	var out []store.Entry
-	for rows.Next() {
-		var (
-			e                  store.Entry
-			seq, sdev, ts, exp int64
-			mid, sacct         []byte
-		)
-		if err := rows.Scan(&seq, &mid, &sacct, &sdev, &ts, &e.Envelope, &e.FrankingTag, &exp); err != nil {
-			return nil, dbErr("fetch", err)
-		}
-		e.Seq = uint64(seq)
-		copy(e.MessageID[:], mid)
-		copy(e.Sender.Account[:], sacct)
-		e.Sender.Device = store.DeviceID(sdev)
-		e.Timestamp = store.FromMillis(ts)
-		e.ExpiresAt = store.FromMillis(exp)
-		out = append(out, e)
-	}
-	return out, dbErr("fetch", rows.Err())
 }
 
 // Ack implements [store.Queue]. Concurrent Ack and AckSeqs calls share

@@ -88,12 +88,12 @@ type Store struct {
 
 	// Prepared multi-row statements of the send path on the writer
 	// connection, by kind and row count; guarded by wmu.
-	stmts [numStmtKinds][chunk]*sql.Stmt
-	fetch *sql.Stmt // on r
-	ckpt  *checkpointer
-	heads heads          // queue heads of the single writer; guarded by wmu
-	lock  *os.File       // advisory lock on the database, held until Close
-	acks  *store.Batcher // group commit for Ack and AckSeqs
+	stmts    [numStmtKinds][chunk]*sql.Stmt
+	fetchers *fetchers // reader connections for Fetch (fetch.go)
+	ckpt     *checkpointer
+	heads    heads          // queue heads of the single writer; guarded by wmu
+	lock     *os.File       // advisory lock on the database, held until Close
+	acks     *store.Batcher // group commit for Ack and AckSeqs
 }
 
 var _ store.Store = (*Store)(nil)
@@ -182,6 +182,10 @@ func open(ctx context.Context, cfg Config, path string) (*Store, error) {
 	r.SetMaxIdleConns(cfg.Readers)
 	s.r = r
 	if err := s.prepare(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if s.fetchers, err = openFetchers(ctx, path, rq, cfg.Readers); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -286,8 +290,8 @@ func (s *Store) Close() error {
 		}
 	}
 	s.wmu.Unlock()
-	if s.fetch != nil {
-		errs = append(errs, s.fetch.Close())
+	if s.fetchers != nil {
+		errs = append(errs, s.fetchers.close())
 	}
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
