@@ -129,8 +129,7 @@ func scanAccount(row *sql.Row) (*store.Account, error) {
 
 // Account implements [store.Directory].
 func (s *Store) Account(ctx context.Context, id store.AccountID) (*store.Account, error) {
-	return scanAccount(s.r.QueryRowContext(ctx,
-		`SELECT `+accountCols+` FROM accounts WHERE account_id = ?`, id[:]))
+	return scanAccount(s.account.QueryRowContext(ctx, id[:]))
 }
 
 // AccountByHandle implements [store.Directory].
@@ -306,9 +305,7 @@ func (s *Store) Devices(ctx context.Context, id store.AccountID) ([]store.Device
 
 // Device implements [store.Directory].
 func (s *Store) Device(ctx context.Context, addr store.Address) (*store.Device, error) {
-	d, err := scanDevice(s.r.QueryRowContext(ctx,
-		`SELECT `+deviceCols+` FROM devices WHERE account_id = ? AND device_id = ?`,
-		addr.Account[:], int64(addr.Device)))
+	d, err := scanDevice(s.device.QueryRowContext(ctx, addr.Account[:], int64(addr.Device)))
 	if err != nil {
 		return nil, err
 	}

@@ -75,6 +75,17 @@ func (s *Store) prepare(ctx context.Context) error {
 			s.stmts[kind][n-1] = st
 		}
 	}
+	// Point reads of the request path, on the reader pool (database/sql
+	// prepares each once per reader connection). Statements whose plan
+	// depends on their parameters gain nothing here: the driver clears
+	// bindings after each query, which expires them (see fetch.go).
+	var err error
+	if s.account, err = s.r.PrepareContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE account_id = ?`); err != nil {
+		return fmt.Errorf("sqlite: prepare: %w", err)
+	}
+	if s.device, err = s.r.PrepareContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE account_id = ? AND device_id = ?`); err != nil {
+		return fmt.Errorf("sqlite: prepare: %w", err)
+	}
 	return nil
 }
 

@@ -90,6 +90,8 @@ type Store struct {
 	// connection, by kind and row count; guarded by wmu.
 	stmts    [numStmtKinds][chunk]*sql.Stmt
 	fetchers *fetchers // reader connections for Fetch (fetch.go)
+	account  *sql.Stmt // Account, on r
+	device   *sql.Stmt // Device, on r
 	ckpt     *checkpointer
 	heads    heads          // queue heads of the single writer; guarded by wmu
 	lock     *os.File       // advisory lock on the database, held until Close
@@ -290,6 +292,11 @@ func (s *Store) Close() error {
 		}
 	}
 	s.wmu.Unlock()
+	for _, st := range []*sql.Stmt{s.account, s.device} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
 	if s.fetchers != nil {
 		errs = append(errs, s.fetchers.close())
 	}
