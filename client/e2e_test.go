@@ -269,3 +269,29 @@ func TestNoteToSelf(t *testing.T) {
 		t.Fatalf("%d message events for a note to self", n)
 	}
 }
+
+// TestRemovedWhileOffline: a device removed while its Run was not running
+// (so it never got the server's device_removed frame) learns it on its
+// next connection: Run ends with ErrDeviceRemoved instead of reconnecting
+// forever with a token the server now refuses.
+func TestRemovedWhileOffline(t *testing.T) {
+	ts := startServer(t, nil)
+	ctx := context.Background()
+	b1 := register(t, ts.URL, "bob")
+	b1.start()
+	b2 := link(t, b1, "bob-phone")
+	// b2 holds a valid token from linking; remove it while it is offline.
+	if err := b1.RemoveDevice(ctx, b2.DeviceID()); err != nil {
+		t.Fatal(err)
+	}
+	b2.start()
+	select {
+	case err := <-b2.runErr:
+		if !errors.Is(err, ErrDeviceRemoved) {
+			t.Fatalf("removed device's Run = %v, want ErrDeviceRemoved", err)
+		}
+		b2.cancel = nil
+	case <-time.After(waitLong):
+		t.Fatal("Run of a device removed while offline did not stop")
+	}
+}

@@ -68,6 +68,11 @@ func (c *Client) Run(ctx context.Context) error {
 		if errors.Is(err, ErrDeviceRemoved) {
 			return err
 		}
+		// The stream may close before the server's device_removed frame
+		// reaches us; the next authentication then says the same.
+		if errors.Is(err, transport.ErrNotListed) {
+			return ErrDeviceRemoved
+		}
 		if connected {
 			backoff = minBackoff
 		}

@@ -129,6 +129,9 @@ func (c *Conn) Token(ctx context.Context) (string, error) {
 	}
 	acct, dev := c.signer.Address()
 	ch, err := c.Accounts.Challenge(ctx, connect.NewRequest(&wardv1.ChallengeRequest{AccountId: acct, DeviceId: dev}))
+	if connect.CodeOf(err) == connect.CodeNotFound {
+		return "", fmt.Errorf("transport: challenge: %w: %w", ErrNotListed, err)
+	}
 	if err != nil {
 		return "", fmt.Errorf("transport: challenge: %w", err)
 	}
@@ -141,6 +144,11 @@ func (c *Conn) Token(ctx context.Context) (string, error) {
 	c.expires = time.UnixMilli(res.Msg.GetExpiresAtMs())
 	return c.token, nil
 }
+
+// ErrNotListed means the server refused a challenge for this device
+// because the device is not in its account's current device list: the
+// device was removed. Callers branch on it with errors.Is.
+var ErrNotListed = errors.New("transport: this device is not in its account's device list")
 
 // HTTPError is a failed blob call: the HTTP status and the server's JSON
 // error body {code, message}.
@@ -298,7 +306,11 @@ func (c *Conn) Dial(ctx context.Context) (*Stream, error) {
 	}
 	ws, resp, err := dial(ctx, u, c.hc, tok)
 	if err != nil {
-		if resp != nil && resp.StatusCode == http.StatusUnauthorized {
+		// 401: the token expired or the server's key rotated; 403: the
+		// device or account lost its standing. Either way the next Dial
+		// authenticates afresh, so a removed device learns it from the
+		// challenge (ErrNotListed) instead of retrying a dead token.
+		if resp != nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
 			c.invalidate(tok)
 		}
 		return nil, fmt.Errorf("transport: stream: %w", err)
