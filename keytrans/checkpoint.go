@@ -82,7 +82,7 @@ func ParseCheckpointBody(text []byte) (*Checkpoint, error) {
 	if err != nil {
 		return nil, errors.New("keytrans: malformed checkpoint size")
 	}
-	h, err := base64.StdEncoding.Strict().DecodeString(lines[2])
+	h, err := decodeBase64(lines[2])
 	if err != nil || len(h) != tlog.HashSize {
 		return nil, errors.New("keytrans: malformed checkpoint root hash")
 	}
@@ -461,4 +461,19 @@ func AddCosignatures(signedNote []byte, lines ...[]byte) []byte {
 		out = append(out, l...)
 	}
 	return out
+}
+
+// decodeBase64 decodes standard, padded base64 and accepts only its
+// canonical form. encoding/base64 skips '\r' and '\n' even in Strict mode,
+// so a text line such as "AAAA\rAAAA=" would otherwise decode and re-encode
+// to different bytes.
+func decodeBase64(s string) ([]byte, error) {
+	b, err := base64.StdEncoding.Strict().DecodeString(s)
+	if err != nil {
+		return nil, err
+	}
+	if base64.StdEncoding.EncodeToString(b) != s {
+		return nil, errors.New("keytrans: non-canonical base64")
+	}
+	return b, nil
 }

@@ -25,6 +25,8 @@ func FuzzParseCheckpointBody(f *testing.F) {
 	f.Add([]byte("o\n0\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"))
 	f.Add([]byte("o\n01\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"))
 	f.Add([]byte("o\n1\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\next\n"))
+	// Found by the fuzzer: base64 decoding skips a carriage return.
+	f.Add([]byte("0\n0\n000000\r0000000000000000000000000000000000000=\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := ParseCheckpointBody(data)
 		if err != nil {

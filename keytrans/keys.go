@@ -56,7 +56,7 @@ func parseVKey(vkey string, alg byte) (string, ed25519.PublicKey, error) {
 	if err != nil || strings.ToLower(id16) != id16 {
 		return "", nil, errors.New("keytrans: malformed verifier key ID")
 	}
-	raw, err := base64.StdEncoding.Strict().DecodeString(b64)
+	raw, err := decodeBase64(b64)
 	if err != nil || len(raw) != 1+ed25519.PublicKeySize {
 		return "", nil, errors.New("keytrans: malformed verifier key")
 	}

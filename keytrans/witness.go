@@ -66,7 +66,7 @@ func ParseAddCheckpointRequest(body []byte) (*AddCheckpointRequest, error) {
 		if len(r.Proof) == MaxConsistencyProofLines {
 			return nil, errors.New("keytrans: add-checkpoint: too many proof lines")
 		}
-		h, err := base64.StdEncoding.Strict().DecodeString(string(line))
+		h, err := decodeBase64(string(line))
 		if err != nil || len(h) != tlog.HashSize {
 			return nil, errors.New("keytrans: add-checkpoint: malformed proof line")
 		}
